@@ -1,0 +1,76 @@
+import ArgumentParser
+
+/// Subcommands whose feature has not landed yet. They say so and exit with code 2, rather than
+/// pretend to work.
+protocol NotAvailableYet: ParsableCommand {
+    /// The issue that delivers the feature, for the message.
+    static var deliveredBy: String { get }
+}
+
+extension NotAvailableYet {
+    func run() throws {
+        let name = Self.configuration.commandName ?? "this command"
+        print("portcullis \(name): not available yet (\(Self.deliveredBy))")
+        throw ExitCode(2)
+    }
+}
+
+struct ProxyCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "proxy", abstract: "Run the authenticating, policy-enforcing Kubernetes API proxy.")
+    static let deliveredBy = "KubeProxy"
+}
+
+struct WebhookCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "webhook", abstract: "Run the admission webhook that enforces the same policies.")
+    static let deliveredBy = "Webhook"
+}
+
+struct ForwardCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "forward", abstract: "Relay a pod-local port to an external host (databases, SSH).")
+    static let deliveredBy = "Database and SSH targets"
+}
+
+struct PolicyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Check and try AccessPolicy files.",
+        subcommands: [PolicyLintCommand.self, PolicyTestCommand.self])
+}
+
+struct PolicyLintCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "lint", abstract: "Validate AccessPolicy files, with file:line:column errors.")
+    static let deliveredBy = "Policy"
+}
+
+struct PolicyTestCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "test", abstract: "Evaluate policies against recorded requests and expected decisions.")
+    static let deliveredBy = "Policy"
+}
+
+struct ApproveCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "approve", abstract: "Approve or deny a held request or command.")
+    static let deliveredBy = "Streams"
+}
+
+struct ReplayCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "replay", abstract: "Replay a recorded session.")
+    static let deliveredBy = "Streams"
+}
+
+struct CertsCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "certs", abstract: "Create a CA and serving certificates for the proxy and webhook.")
+    static let deliveredBy = "Webhook"
+}
+
+struct KubeconfigCommand: NotAvailableYet {
+    static let configuration = CommandConfiguration(
+        commandName: "kubeconfig", abstract: "Print a kubeconfig that points a user at the proxy.")
+    static let deliveredBy = "Deployment"
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Sandbox
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `portcullis sandbox` end to end, with the real binary in a scratch directory. These start their
+/// own cluster (the sandbox is what is under test), separate from the shared test cluster.
+@Suite("portcullis sandbox", .serialized)
+struct SandboxCommandTests {
+    @Test("--detach returns a working cluster and down stops every process it started")
+    func detachedLifecycle() async throws {
+        let workspace = try Paths.makeScratchDirectory("sandbox-detached")
+        let started = ContinuousClock.now
+        let up = try await portcullis(["sandbox", "--detach"], in: workspace)
+        let startup = ContinuousClock.now - started
+        #expect(up.exitCode == 0, "\(up.standardOutput)\(up.standardError)")
+        #expect(up.standardOutput.contains("portcullis sandbox down"))
+        print("sandbox --detach was ready after \(startup)")
+
+        let kubeconfig = workspace.appendingPathComponent(".sandbox/admin.kubeconfig")
+        let namespaces = try await Kubectl.named("1.33").run(
+            ["get", "ns", "-o", "name"], kubeconfig: kubeconfig, home: workspace)
+        #expect(namespaces.exitCode == 0, "\(namespaces.standardError)")
+        #expect(namespaces.standardOutput.contains("namespace/dev"))
+
+        let again = try await portcullis(["sandbox", "--detach"], in: workspace)
+        #expect(again.exitCode == 0, "a second --detach reuses the running sandbox: \(again.standardError)")
+
+        let pids = try componentPIDs(in: workspace)
+        #expect(pids.count == 4)
+        #expect(pids.allSatisfy { processState($0) == .running })
+
+        let down = try await portcullis(["sandbox", "down"], in: workspace)
+        #expect(down.exitCode == 0, "\(down.standardError)")
+        for pid in pids {
+            #expect(processState(pid) != .running, "pid \(pid) is still running after down")
+        }
+        #expect(!FileManager.default.fileExists(atPath: kubeconfig.path))
+
+        let status = try await portcullis(["sandbox", "status"], in: workspace)
+        #expect(status.exitCode == 3)
+        #expect(status.standardOutput.hasPrefix("stopped"))
+    }
+
+    @Test("in the foreground it runs until Ctrl-C and then stops everything")
+    func foregroundLifecycle() async throws {
+        let workspace = try Paths.makeScratchDirectory("sandbox-foreground")
+        let sandbox = try BackgroundProcess(
+            executable: Paths.productsDirectory.appendingPathComponent("portcullis"),
+            arguments: ["sandbox"], environment: environment(in: workspace), currentDirectory: workspace)
+        _ = try await sandbox.waitForMatch("(Press Ctrl-C to stop it)", timeout: .seconds(900))
+
+        let kubeconfig = workspace.appendingPathComponent(".sandbox/admin.kubeconfig")
+        let namespaces = try await Kubectl.named("1.33").run(["get", "ns"], kubeconfig: kubeconfig, home: workspace)
+        #expect(namespaces.exitCode == 0, "\(namespaces.standardError)")
+        let pids = try componentPIDs(in: workspace)
+        #expect(pids.count == 4)
+
+        sandbox.interrupt()
+        let status = try await sandbox.waitForExit(timeout: .seconds(60))
+        #expect(status == 0, "\(sandbox.transcript)")
+        #expect(sandbox.transcript.contains("Stopped."))
+        for pid in pids {
+            #expect(processState(pid) == .gone, "pid \(pid) was left behind")
+        }
+    }
+
+    @Test(
+        "subcommands whose feature has not landed say so and exit 2",
+        arguments: [
+            ["proxy"], ["webhook"], ["forward"], ["policy", "lint"], ["approve"], ["replay"], ["certs"], ["kubeconfig"],
+        ])
+    func unavailableCommands(arguments: [String]) async throws {
+        let result = try await portcullis(arguments, in: Paths.scratchRoot)
+        #expect(result.exitCode == 2)
+        #expect(result.standardOutput.contains("not available yet"))
+    }
+
+    private func portcullis(_ arguments: [String], in directory: URL) async throws -> ProcessResult {
+        try await ProcessRunner.run(
+            Paths.productsDirectory.appendingPathComponent("portcullis"), arguments: arguments,
+            environment: environment(in: directory), currentDirectory: directory)
+    }
+
+    private func environment(in directory: URL) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PORTCULLIS_TESTENV_SCRIPTS"] = Paths.packageRoot.appendingPathComponent("scripts/testenv").path
+        environment["HOME"] = directory.path
+        return environment
+    }
+
+    /// The supervisor, etcd, kube-apiserver and node agent of the sandbox in `workspace`.
+    private func componentPIDs(in workspace: URL) throws -> [Int32] {
+        let run = workspace.appendingPathComponent(".sandbox/cluster/run")
+        return try ["supervisor", "etcd", "apiserver", "node-agent"].map { name in
+            let text = try String(contentsOf: run.appendingPathComponent("\(name).pid"), encoding: .utf8)
+            return try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+    }
+}
+
+enum ProcessState { case running, zombie, gone }
+
+/// Reads /proc; a zombie has exited but was not reaped by its parent.
+func processState(_ pid: Int32) -> ProcessState {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return .gone }
+    let state = stat[stat.index(close, offsetBy: 2)]
+    return state == "Z" || state == "X" ? .zombie : .running
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Sandbox
+
+/// A long-running child (e.g. `kubectl port-forward`) whose output is collected while it runs.
+public final class BackgroundProcess: @unchecked Sendable {
+    private let process = Process()
+    private let exit: ProcessExitMonitor
+    private let lock = NSLock()
+    private var output = Data()
+
+    public init(
+        executable: URL, arguments: [String], environment: [String: String], currentDirectory: URL? = nil
+    ) throws {
+        exit = ProcessExitMonitor(process)
+        process.executableURL = executable
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        process.arguments = arguments
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.output.append(data) }
+        }
+        try process.runWithDefaultSignalMask()
+    }
+
+    deinit { stop() }
+
+    public var transcript: String { lock.withLock { String(decoding: output, as: UTF8.self) } }
+    public var isRunning: Bool { exit.exitStatus == nil }
+
+    /// Waits until the output has a match for `pattern` and returns the first capture group.
+    public func waitForMatch(_ pattern: String, timeout: Duration = .seconds(20)) async throws -> String {
+        let regex = try NSRegularExpression(pattern: pattern)
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let text = transcript
+            if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+                let range = Range(match.range(at: match.numberOfRanges > 1 ? 1 : 0), in: text)
+            {
+                return String(text[range])
+            }
+            if let status = exit.exitStatus {
+                throw TestSupportError("process exited (\(status)) before printing /\(pattern)/:\n\(text)")
+            }
+            if ContinuousClock.now > deadline {
+                throw TestSupportError("timed out waiting for /\(pattern)/; output:\n\(text)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal would.
+    public func interrupt() {
+        process.interrupt()
+    }
+
+    /// Waits for the process to exit by itself and returns its exit status.
+    public func waitForExit(timeout: Duration) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while isRunning {
+            if ContinuousClock.now > deadline {
+                throw TestSupportError("process did not exit within \(timeout); output:\n\(transcript)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return exit.exitStatus ?? -1
+    }
+
+    /// Stops the process (SIGTERM) and reaps it.
+    public func stop() {
+        if isRunning { process.terminate() }
+        _ = exit.waitBlocking()
+    }
+}
