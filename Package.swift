@@ -107,6 +107,7 @@ let package = Package(
         ),
         .testTarget(name: "SPDYTests", dependencies: ["SPDY"], swiftSettings: strict),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], swiftSettings: strict),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"], swiftSettings: strict),
     ]
