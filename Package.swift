@@ -108,6 +108,10 @@ let package = Package(
         .testTarget(name: "SPDYTests", dependencies: ["SPDY"], swiftSettings: strict),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], swiftSettings: strict),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"], swiftSettings: strict),
+        // Reads the cel-spec conformance data from ../shared (third-party data, never copied here).
+        .testTarget(name: "CELConformanceTests", dependencies: ["Policy"], swiftSettings: strict),
+        // Compares against an independent CEL engine from PyPI (installed into the cache on first run).
+        .testTarget(name: "CELDifferentialTests", dependencies: ["Policy"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"], swiftSettings: strict),
     ]

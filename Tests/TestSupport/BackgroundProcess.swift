@@ -22,7 +22,12 @@ public final class BackgroundProcess: @unchecked Sendable {
         process.standardError = pipe
         pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
+            guard !data.isEmpty else {
+                // At EOF the handler would otherwise be called again and again, spinning a core.
+                handle.readabilityHandler = nil
+                return
+            }
+            guard let self else { return }
             self.lock.withLock { self.output.append(data) }
         }
         try process.runWithDefaultSignalMask()

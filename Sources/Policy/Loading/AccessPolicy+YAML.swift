@@ -43,7 +43,7 @@ extension AccessPolicy {
         }
         guard
             let spec = root.required("spec", errors: &errors)?.mapping(
-                allowed: ["mode", "match", "matchConditions", "variables", "rules"], errors: &errors)
+                allowed: ["mode", "failurePolicy", "match", "matchConditions", "variables", "rules"], errors: &errors)
         else { return nil }
 
         var mode = Mode.enforce
@@ -52,6 +52,14 @@ extension AccessPolicy {
                 mode = parsed
             } else {
                 errors.append(node.enumError("mode", text, Mode.allCases.map(\.rawValue)))
+            }
+        }
+        var failurePolicy = FailurePolicy.fail
+        if let node = spec.value("failurePolicy"), let text = node.string(errors: &errors) {
+            if let parsed = FailurePolicy(rawValue: text) {
+                failurePolicy = parsed
+            } else {
+                errors.append(node.enumError("failurePolicy", text, FailurePolicy.allCases.map(\.rawValue)))
             }
         }
         let match = spec.value("match").flatMap { decodeMatch($0, errors: &errors) } ?? Match()
@@ -79,7 +87,8 @@ extension AccessPolicy {
         }
         guard errors.count == errorCount else { return nil }
         return AccessPolicy(
-            name: name, location: document.location, mode: mode, match: match, matchConditions: matchConditions,
+            name: name, location: document.location, mode: mode, failurePolicy: failurePolicy, match: match,
+            matchConditions: matchConditions,
             variables: variables, rules: rules)
     }
 

@@ -17,18 +17,22 @@ public struct AccessPolicy: Sendable, Hashable {
     /// Where the document starts.
     public var location: SourceLocation
     public var mode: Mode
+    /// What a rule or match condition that fails to evaluate does.
+    public var failurePolicy: FailurePolicy
     public var match: Match
     public var matchConditions: [NamedExpression]
     public var variables: [NamedExpression]
     public var rules: [Rule]
 
     public init(
-        name: String, location: SourceLocation, mode: Mode = .enforce, match: Match = Match(),
+        name: String, location: SourceLocation, mode: Mode = .enforce, failurePolicy: FailurePolicy = .fail,
+        match: Match = Match(),
         matchConditions: [NamedExpression] = [], variables: [NamedExpression] = [], rules: [Rule]
     ) {
         self.name = name
         self.location = location
         self.mode = mode
+        self.failurePolicy = failurePolicy
         self.match = match
         self.matchConditions = matchConditions
         self.variables = variables
@@ -43,6 +47,13 @@ public struct AccessPolicy: Sendable, Hashable {
         case warn = "Warn"
         /// Decisions are only recorded (audit annotations); the request goes through silently.
         case audit = "Audit"
+    }
+
+    /// What an evaluation error does, as in ValidatingAdmissionPolicy: `Fail` (the default) treats
+    /// the erroring rule as a denial, so a broken expression fails closed; `Ignore` skips it.
+    public enum FailurePolicy: String, Sendable, Hashable, CaseIterable {
+        case fail = "Fail"
+        case ignore = "Ignore"
     }
 
     /// Which requests the policy applies to. Every given field must match; an empty list matches

@@ -1,0 +1,135 @@
+/// What the compiler knows about names: declared variables, functions and the container.
+struct CELDeclarations: Sendable {
+    var variables: [String: CELType]
+    var functions: CELFunctionRegistry
+    /// The namespace for name resolution (cel-spec "Name Resolution"), e.g. `a.b`.
+    var container: String?
+    /// Reject invalid constant regular expressions at compile time, as Kubernetes does.
+    var validatesLiterals: Bool
+
+    var hasQualifiedNames: Bool { variables.keys.contains { $0.contains(".") } }
+
+    /// The names `name` may refer to, most qualified first: in container `a.b`, `x` may be
+    /// `a.b.x`, `a.x` or `x`. A leading dot (`rooted`) skips the container.
+    func candidateNames(_ name: String, rooted: Bool) -> [String] {
+        guard !rooted, let container, !container.isEmpty else { return [name] }
+        var candidates: [String] = []
+        var prefix = Substring(container)
+        while true {
+            candidates.append(prefix + "." + name)
+            guard let dot = prefix.lastIndex(of: ".") else { break }
+            prefix = prefix[..<dot]
+        }
+        candidates.append(name)
+        return candidates
+    }
+}
+
+/// The declarations an expression is compiled against: variables with their types, the
+/// function libraries, and whether to type-check.
+///
+/// All libraries are enabled: the CEL standard library (cel-spec `doc/langdef.md`, "Standard
+/// Definitions"), optional types, the cel-go `strings`, `lists`, `math`, `encoders`, `bindings`,
+/// `sets` and two-variable comprehension extensions, and the Kubernetes `lists`, `regex`, `urls`,
+/// `ip`, `cidr` and `quantity` libraries.
+public struct CELEnvironment: Sendable {
+    /// The declared variables and their types.
+    public let variables: [String: CELType]
+    /// Whether `compile` type-checks (unknown names, provable type errors, the result type).
+    public let enableChecker: Bool
+    let declarations: CELDeclarations
+
+    /// An environment with `variables`, whose types may be `.dyn` where unknown.
+    public init(variables: [String: CELType], enableChecker: Bool = true) {
+        self.init(variables: variables, enableChecker: enableChecker, container: nil)
+    }
+
+    /// An environment that also resolves names inside `container` (a dotted namespace).
+    public init(variables: [String: CELType], enableChecker: Bool, container: String?) {
+        self.variables = variables
+        self.enableChecker = enableChecker
+        declarations = CELDeclarations(
+            variables: variables, functions: CELStandardLibrary.registry, container: container,
+            validatesLiterals: enableChecker)
+    }
+
+    /// The same environment with one more variable declared.
+    public func declaring(_ name: String, as type: CELType) -> CELEnvironment {
+        var variables = self.variables
+        variables[name] = type
+        return CELEnvironment(variables: variables, enableChecker: enableChecker, container: declarations.container)
+    }
+
+    /// Parses, optionally checks, and plans `source` into a program that can be evaluated many
+    /// times, concurrently.
+    public func compile(_ source: String) throws(CELError) -> CELProgram {
+        let ast = try CELParser.parse(source)
+        let sourceMap = CELSourceMap(Array(source.unicodeScalars))
+        var resultType = CELType.dyn
+        if enableChecker {
+            var checker = CELChecker(declarations: declarations, sourceMap: sourceMap)
+            resultType = try checker.check(ast)
+        }
+        var planner = CELPlanner(declarations: declarations, sourceMap: sourceMap)
+        let plan = try planner.plan(ast)
+        return CELProgram(
+            source: source, resultType: resultType, root: plan.evaluate,
+            globals: planner.globalSlots.map { ($0.key, $0.value) }, slotCount: planner.slotCount)
+    }
+}
+
+/// The values of the variables for one evaluation.
+public struct CELActivation: Sendable {
+    public var bindings: [String: CELValue]
+
+    public init(_ bindings: [String: CELValue] = [:]) { self.bindings = bindings }
+
+    public subscript(name: String) -> CELValue? {
+        get { bindings[name] }
+        set { bindings[name] = newValue }
+    }
+}
+
+/// A compiled expression: immutable and `Sendable`, so one program can be evaluated from many
+/// threads at once.
+public struct CELProgram: Sendable {
+    /// The expression's source text.
+    public let source: String
+    /// The checker's result type, or `.dyn` when unknown or when the checker is off.
+    public let resultType: CELType
+    let root: CELEvaluator
+    let globals: [(name: String, slot: Int)]
+    let slotCount: Int
+
+    init(source: String, resultType: CELType, root: @escaping CELEvaluator, globals: [(String, Int)], slotCount: Int) {
+        self.source = source
+        self.resultType = resultType
+        self.root = root
+        self.globals = globals.map { (name: $0.0, slot: $0.1) }
+        self.slotCount = slotCount
+    }
+
+    /// The global variables the expression refers to.
+    public var referencedVariables: Set<String> { Set(globals.map(\.name)) }
+
+    /// Evaluates the program; fails with `.costLimitExceeded` once more than `costLimit` is spent.
+    public func evaluate(
+        _ activation: CELActivation, costLimit: UInt64 = CELCost.defaultLimit
+    ) throws(CELError)
+        -> CELValue
+    {
+        try evaluateWithCost(activation, costLimit: costLimit).value
+    }
+
+    /// Evaluates the program and reports the cost spent (see `CELCost`).
+    public func evaluateWithCost(
+        _ activation: CELActivation, costLimit: UInt64 = CELCost.defaultLimit
+    )
+        throws(CELError) -> (value: CELValue, cost: UInt64)
+    {
+        var frame = CELFrame(slotCount: slotCount, costLimit: costLimit)
+        for global in globals { frame.slots[global.slot] = activation.bindings[global.name] }
+        let value = try root(&frame)
+        return (value, frame.cost)
+    }
+}

@@ -1,0 +1,206 @@
+/// A CEL map value: insertion-ordered entries with keys of type bool, int, uint or string.
+///
+/// Lookups follow cel-spec "Numeric values" heterogeneous equality: `{1: 'a'}[1u]` and
+/// `{1: 'a'}[1.0]` find the entry. Small maps are searched linearly; larger ones keep a hash
+/// index. The storage is immutable and shared, so copying a map is cheap.
+public struct CELMap: Sendable, Hashable, Sequence {
+    public typealias Element = (key: CELValue, value: CELValue)
+
+    private final class Storage: Sendable {
+        let keys: [CELValue]
+        let values: [CELValue]
+        let index: [CELMapKey: Int]?
+
+        init(keys: [CELValue], values: [CELValue], index: [CELMapKey: Int]?) {
+            self.keys = keys
+            self.values = values
+            self.index = index
+        }
+    }
+
+    /// Maps up to this many entries are searched linearly instead of through a hash index.
+    static let linearSearchLimit = 8
+
+    private let storage: Storage
+
+    public static let empty = CELMap(validatedKeys: [], values: [], index: nil)
+
+    private init(validatedKeys keys: [CELValue], values: [CELValue], index: [CELMapKey: Int]?) {
+        storage = Storage(keys: keys, values: values, index: index)
+    }
+
+    /// Builds a map from entries, rejecting invalid key types and duplicate keys (cel-spec
+    /// "Maps": keys may only be int, uint, bool or string).
+    public init(entries: some Sequence<(CELValue, CELValue)>) throws(CELError) {
+        var builder = Builder()
+        for (key, value) in entries { try builder.add(key, value) }
+        self = builder.build()
+    }
+
+    /// Builds a map where a repeated key keeps the last value, and keys of invalid types are dropped.
+    public init(uniqueKeysWithLastValues entries: some Sequence<(CELValue, CELValue)>) {
+        var builder = Builder()
+        for (key, value) in entries { builder.set(key, value) }
+        self = builder.build()
+    }
+
+    /// Builds a map with string keys, as JSON objects have.
+    public init(_ dictionary: [String: CELValue]) {
+        var builder = Builder()
+        for (key, value) in dictionary.sorted(by: { $0.key < $1.key }) { builder.set(.string(key), value) }
+        self = builder.build()
+    }
+
+    public var count: Int { storage.keys.count }
+    public var isEmpty: Bool { storage.keys.isEmpty }
+    public var keys: [CELValue] { storage.keys }
+    public var values: [CELValue] { storage.values }
+
+    /// The value for `key`, using CEL's heterogeneous numeric key equality.
+    public subscript(key: CELValue) -> CELValue? {
+        if let index = storage.index {
+            guard let mapKey = CELMapKey(lookup: key), let position = index[mapKey] else { return nil }
+            return storage.values[position]
+        }
+        if case .string(let text) = key {
+            for (position, candidate) in storage.keys.enumerated() {
+                if case .string(let other) = candidate, CELText.equal(other, text) { return storage.values[position] }
+            }
+            return nil
+        }
+        guard let mapKey = CELMapKey(lookup: key) else { return nil }
+        for (position, candidate) in storage.keys.enumerated() where CELMapKey(lookup: candidate) == mapKey {
+            return storage.values[position]
+        }
+        return nil
+    }
+
+    /// The value for a string key: the hot path of field selection (`object.spec`).
+    @inline(__always)
+    public subscript(field field: String) -> CELValue? { self[.string(field)] }
+
+    public func makeIterator() -> some IteratorProtocol<Element> {
+        zip(storage.keys, storage.values).lazy.map { (key: $0.0, value: $0.1) }.makeIterator()
+    }
+
+    public static func == (lhs: CELMap, rhs: CELMap) -> Bool {
+        if lhs.storage === rhs.storage { return true }
+        guard lhs.count == rhs.count else { return false }
+        for (key, value) in lhs {
+            guard let other = rhs[key], other == value else { return false }
+            // Structural equality also needs the same key kinds (1 and 1u differ).
+            guard rhs.keys.contains(where: { $0 == key }) else { return false }
+        }
+        return true
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        // Order-independent: combine per-entry hashes commutatively.
+        var combined = 0
+        for (key, value) in self {
+            var entry = Hasher()
+            entry.combine(key)
+            entry.combine(value)
+            combined ^= entry.finalize()
+        }
+        hasher.combine(count)
+        hasher.combine(combined)
+    }
+
+    /// Accumulates entries in order, then builds an immutable map.
+    public struct Builder {
+        private var keys: [CELValue] = []
+        private var values: [CELValue] = []
+        private var mapKeys: [CELMapKey] = []
+        /// Built only once the map outgrows `linearSearchLimit`.
+        private var index: [CELMapKey: Int]?
+
+        public init() {}
+
+        private func position(of mapKey: CELMapKey) -> Int? {
+            if let index { return index[mapKey] }
+            return mapKeys.firstIndex(of: mapKey)
+        }
+
+        private mutating func append(_ key: CELValue, _ mapKey: CELMapKey, _ value: CELValue) {
+            keys.append(key)
+            values.append(value)
+            mapKeys.append(mapKey)
+            if index != nil {
+                index?[mapKey] = keys.count - 1
+            } else if keys.count > CELMap.linearSearchLimit {
+                index = Dictionary(uniqueKeysWithValues: mapKeys.enumerated().map { ($0.element, $0.offset) })
+            }
+        }
+
+        /// Adds an entry; a key of an invalid type or a repeated key is an error.
+        public mutating func add(_ key: CELValue, _ value: CELValue) throws(CELError) {
+            guard let mapKey = CELMapKey(key: key) else {
+                throw CELError(.invalidArgument, "unsupported key type: \(key.celType)")
+            }
+            guard position(of: mapKey) == nil else {
+                throw CELError(.invalidArgument, "Failed with repeated key: \(key.debugDescription)")
+            }
+            append(key, mapKey, value)
+        }
+
+        /// Adds or replaces an entry; keys of invalid types are ignored.
+        public mutating func set(_ key: CELValue, _ value: CELValue) {
+            guard let mapKey = CELMapKey(key: key) else { return }
+            if let existing = position(of: mapKey) {
+                values[existing] = value
+            } else {
+                append(key, mapKey, value)
+            }
+        }
+
+        public func build() -> CELMap {
+            CELMap(validatedKeys: keys, values: values, index: index)
+        }
+    }
+}
+
+/// A map key normalised for CEL's heterogeneous equality: numbers are compared by value.
+enum CELMapKey: Hashable, Sendable {
+    case bool(Bool)
+    case integer(Int64)
+    /// A uint above `Int64.max`.
+    case largeUnsigned(UInt64)
+    case string(CELStringKey)
+
+    /// The key of a map entry; only bool, int, uint and string values are valid keys.
+    init?(key: CELValue) {
+        switch key {
+        case .bool(let value): self = .bool(value)
+        case .int(let value): self = .integer(value)
+        case .uint(let value): self = value <= UInt64(Int64.max) ? .integer(Int64(value)) : .largeUnsigned(value)
+        case .string(let value): self = .string(CELStringKey(value))
+        default: return nil
+        }
+    }
+
+    /// The key to look up: also accepts a double with an integral value.
+    init?(lookup: CELValue) {
+        if case .double(let value) = lookup {
+            if let exact = Int64(exactly: value) {
+                self = .integer(exact)
+            } else if let exact = UInt64(exactly: value) {
+                self = .largeUnsigned(exact)
+            } else {
+                return nil
+            }
+            return
+        }
+        self.init(key: lookup)
+    }
+}
+
+/// A string compared and hashed by its code points, not by Swift's canonical equivalence.
+struct CELStringKey: Hashable, Sendable {
+    let text: String
+
+    init(_ text: String) { self.text = text }
+
+    static func == (lhs: CELStringKey, rhs: CELStringKey) -> Bool { CELText.equal(lhs.text, rhs.text) }
+    func hash(into hasher: inout Hasher) { CELText.hash(text, into: &hasher) }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// The standard string functions `contains`, `startsWith` and `endsWith` (cel-spec
+/// "Standard Definitions"); `matches` is with the conversions in `CELStandardLibrary.swift`.
+extension CELStandardLibrary {
+    static let strings: [CELFunctionDecl] = [
+        .member("contains", ["string, string -> bool"], cost: .traversal, .binary(contains)),
+        .member("startsWith", ["string, string -> bool"], cost: .traversal, .binary(startsWith)),
+        .member("endsWith", ["string, string -> bool"], cost: .traversal, .binary(endsWith)),
+    ]
+
+    static func contains(_ subject: CELValue, _ part: CELValue) throws(CELError) -> CELValue {
+        guard case .string(let text) = subject, case .string(let needle) = part else {
+            throw CELError.noOverload("contains", subject, part)
+        }
+        return .bool(needle.isEmpty || CELText.find(Array(text.utf8), Array(needle.utf8), from: 0) != nil)
+    }
+
+    static func startsWith(_ subject: CELValue, _ part: CELValue) throws(CELError) -> CELValue {
+        guard case .string(let text) = subject, case .string(let prefix) = part else {
+            throw CELError.noOverload("startsWith", subject, part)
+        }
+        return .bool(text.utf8.starts(with: prefix.utf8))
+    }
+
+    static func endsWith(_ subject: CELValue, _ part: CELValue) throws(CELError) -> CELValue {
+        guard case .string(let text) = subject, case .string(let suffix) = part else {
+            throw CELError.noOverload("endsWith", subject, part)
+        }
+        return .bool(text.utf8.reversed().starts(with: suffix.utf8.reversed()))
+    }
+}
+
+/// Substring search on code units or scalars. Swift's `String` comparisons use canonical
+/// equivalence; CEL compares code points, so searches work on raw arrays.
+enum CELText {
+    /// The first position of `needle` in `haystack` at or after `from`.
+    static func find<T: Equatable>(_ haystack: [T], _ needle: [T], from: Int) -> Int? {
+        guard needle.count <= haystack.count else { return nil }
+        if needle.isEmpty { return from <= haystack.count ? from : nil }
+        guard let first = needle.first else { return nil }
+        var position = from
+        let last = haystack.count - needle.count
+        while position <= last {
+            if haystack[position] == first {
+                var matched = true
+                for offset in 1..<needle.count where haystack[position + offset] != needle[offset] {
+                    matched = false
+                    break
+                }
+                if matched { return position }
+            }
+            position += 1
+        }
+        return nil
+    }
+
+    /// The last position of `needle` in `haystack` starting at or before `from`.
+    static func findLast<T: Equatable>(_ haystack: [T], _ needle: [T], from: Int) -> Int? {
+        guard needle.count <= haystack.count else { return nil }
+        var position = min(from, haystack.count - needle.count)
+        while position >= 0 {
+            if haystack[position..<(position + needle.count)].elementsEqual(needle) { return position }
+            position -= 1
+        }
+        return nil
+    }
+
+    /// Code-point equality: Swift's `==` would also equate canonically equivalent strings.
+    @inline(__always)
+    static func equal(_ lhs: String, _ rhs: String) -> Bool {
+        var a = lhs
+        var b = rhs
+        guard a.utf8.count == b.utf8.count else { return false }
+        return a.withUTF8 { first in
+            b.withUTF8 { second in
+                guard let x = first.baseAddress, let y = second.baseAddress else { return true }
+                return memcmp(x, y, first.count) == 0
+            }
+        }
+    }
+
+    static func hash(_ text: String, into hasher: inout Hasher) {
+        var copy = text
+        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    static func string(_ scalars: some Sequence<Unicode.Scalar>) -> String {
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: scalars)
+        return String(view)
+    }
+}

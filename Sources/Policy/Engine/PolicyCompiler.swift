@@ -1,0 +1,120 @@
+/// One policy with every expression compiled, ready to evaluate many times from many threads.
+public struct CompiledPolicy: Sendable {
+    public let policy: AccessPolicy
+    let matchConditions: [(name: String, program: CELProgram)]
+    let variables: [(name: String, program: CELProgram)]
+    let rules: [CompiledRule]
+    /// Whether any rule, message or condition reads `variables` (then they are computed).
+    let usesVariables: Bool
+
+    struct CompiledRule: Sendable {
+        let rule: AccessPolicy.Rule
+        let reference: Decision.RuleReference
+        let expression: CELProgram?
+        let messageExpression: CELProgram?
+    }
+}
+
+/// Compiles loaded policies: every CEL expression is compiled once against the Portcullis
+/// environment, with its errors reported at their place in the policy file.
+public enum PolicyCompiler {
+    public static func compile(
+        _ policies: [AccessPolicy], environment: CELEnvironment = .portcullisPolicy
+    ) throws(PolicyLoadErrors) -> [CompiledPolicy] {
+        var errors: [PolicyLoadError] = []
+        var compiled: [CompiledPolicy] = []
+        for policy in policies {
+            if let result = compile(policy, environment: environment, errors: &errors) { compiled.append(result) }
+        }
+        guard errors.isEmpty else { throw PolicyLoadErrors(errors) }
+        return compiled
+    }
+
+    static func compile(
+        _ policy: AccessPolicy, environment base: CELEnvironment, errors: inout [PolicyLoadError]
+    ) -> CompiledPolicy? {
+        let errorCount = errors.count
+        // Each variable sees the ones declared before it, as in ValidatingAdmissionPolicy, through
+        // a closed record so that `variables.typo` is a compile error.
+        var variableTypes: [String: CELType] = [:]
+        var variables: [(String, CELProgram)] = []
+        func environment() -> CELEnvironment {
+            base.declaring(
+                "variables",
+                as: .object(CELObjectType(name: "portcullis.Variables", fields: variableTypes, isOpen: false)))
+        }
+        for variable in policy.variables {
+            if let program = compile(variable.expression, in: environment(), errors: &errors) {
+                variables.append((variable.name, program))
+                variableTypes[variable.name] = program.resultType
+            } else {
+                variableTypes[variable.name] = .dyn
+            }
+        }
+        let environment = environment()
+        var conditions: [(String, CELProgram)] = []
+        for condition in policy.matchConditions {
+            if let program = compile(condition.expression, in: environment, expecting: .bool, errors: &errors) {
+                conditions.append((condition.name, program))
+            }
+        }
+        var rules: [CompiledPolicy.CompiledRule] = []
+        for rule in policy.rules {
+            let expression = rule.expression.flatMap { compile($0, in: environment, expecting: .bool, errors: &errors) }
+            let message = rule.messageExpression.flatMap {
+                compile($0, in: environment, expecting: .string, errors: &errors)
+            }
+            rules.append(
+                .init(
+                    rule: rule, reference: .init(policy: policy.name, rule: rule.name), expression: expression,
+                    messageExpression: message))
+        }
+        guard errors.count == errorCount else { return nil }
+        let programs = conditions.map(\.1) + rules.flatMap { [$0.expression, $0.messageExpression].compactMap { $0 } }
+        return CompiledPolicy(
+            policy: policy, matchConditions: conditions, variables: variables, rules: rules,
+            usesVariables: programs.contains { $0.referencedVariables.contains("variables") })
+    }
+
+    private static func compile(
+        _ expression: PolicyExpression, in environment: CELEnvironment, expecting expected: CELType? = nil,
+        errors: inout [PolicyLoadError]
+    ) -> CELProgram? {
+        do {
+            let program = try environment.compile(expression.source)
+            if let expected, program.resultType != expected, program.resultType != .dyn {
+                errors.append(
+                    PolicyLoadError(
+                        .celType, at: expression.location,
+                        "expression must evaluate to \(expected), but evaluates to \(program.resultType)",
+                        hint: expected == .bool ? "compare the value, e.g. x == \"value\" or size(x) > 0" : ""))
+                return nil
+            }
+            return program
+        } catch {
+            let location = error.location.map { expression.fileLocation(line: $0.line, column: $0.column) }
+            errors.append(
+                PolicyLoadError(
+                    kind(of: error), at: location ?? expression.location, "CEL: \(error.message)",
+                    hint: hint(for: error)))
+            return nil
+        }
+    }
+
+    private static func kind(of error: CELError) -> PolicyLoadError.Kind {
+        switch error.kind {
+        case .syntax, .expressionTooLong, .recursionLimitExceeded: .celSyntax
+        case .undeclaredReference: .celUndeclared
+        default: .celType
+        }
+    }
+
+    private static func hint(for error: CELError) -> String {
+        switch error.kind {
+        case .undeclaredReference:
+            "policies can use request, object, oldObject, exec, portForward, sql, variables and now"
+        case .syntax: "check quotes, parentheses and operators (&&, ||, ==)"
+        default: ""
+        }
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+
+/// Evaluates requests against a compiled set of policies.
+///
+/// Per request: the index yields the policies that can apply (by resource); each is matched on
+/// subjects, namespaces, verbs and operations, then its `matchConditions`; its rules are
+/// evaluated in order. Outcomes combine as Deny over Review over Allow; Mask and Warn stack. A
+/// policy's `mode` decides whether its outcome is enforced, turned into a warning, or only
+/// recorded. When no rule decides, ``Options/defaultOutcome`` applies.
+///
+/// Immutable and `Sendable`: one engine serves every request concurrently; a reload builds a new
+/// engine (see ``PolicyStore``).
+public struct PolicyEngine: Sendable {
+    public struct Options: Sendable, Hashable {
+        /// The outcome when no rule decides.
+        public var defaultOutcome: Decision.Outcome
+        /// CEL cost budget of one expression.
+        public var expressionCostLimit: UInt64
+        /// CEL cost budget of all expressions evaluated for one request.
+        public var requestCostLimit: UInt64
+
+        public init(
+            defaultOutcome: Decision.Outcome = .allow, expressionCostLimit: UInt64 = CELCost.defaultLimit,
+            requestCostLimit: UInt64 = 10 * CELCost.defaultLimit
+        ) {
+            self.defaultOutcome = defaultOutcome
+            self.expressionCostLimit = expressionCostLimit
+            self.requestCostLimit = requestCostLimit
+        }
+    }
+
+    public let policies: [CompiledPolicy]
+    public let options: Options
+    private let index: PolicyIndex
+
+    public init(policies: [CompiledPolicy], options: Options = Options()) {
+        self.policies = policies
+        self.options = options
+        self.index = PolicyIndex(policies.map(\.policy))
+    }
+
+    /// Loads, validates and compiles policy files in one step.
+    public init(paths: [String], options: Options = Options()) throws(PolicyLoadErrors) {
+        self.init(policies: try PolicyCompiler.compile(try PolicyLoader.load(paths: paths)), options: options)
+    }
+
+    public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
+        var evaluation = Evaluation(request: request, now: now, options: options)
+        for position in index.candidates(group: request.group, resource: request.resource) {
+            evaluation.apply(policies[position])
+        }
+        return evaluation.decision()
+    }
+}
+
+/// The state of one request's evaluation.
+private struct Evaluation {
+    let request: RequestAttributes
+    let options: PolicyEngine.Options
+    private var bindings: [String: CELValue]
+    private var costSpent: UInt64 = 0
+
+    private var results: [Decision.RuleResult] = []
+    private var denial: (Decision.RuleReference, String)?
+    private var review: (Decision.RuleReference, String, AccessPolicy.Review)?
+    private var allowed: Decision.RuleReference?
+    private var warnings: [String] = []
+    private var masks: [Decision.Mask] = []
+
+    init(request: RequestAttributes, now: Date, options: PolicyEngine.Options) {
+        self.request = request
+        self.options = options
+        bindings = request.celBindings
+        if let timestamp = try? CELTimestamp(
+            seconds: Int64(now.timeIntervalSince1970.rounded(.down)),
+            nanos: Int32((now.timeIntervalSince1970.truncatingRemainder(dividingBy: 1) * 1e9).rounded(.down)))
+        {
+            bindings["now"] = .timestamp(timestamp)
+        }
+    }
+
+    mutating func apply(_ compiled: CompiledPolicy) {
+        let policy = compiled.policy
+        switch policy.match.evaluate(request) {
+        case .noMatch:
+            return
+        case .unknownNamespaceLabels:
+            fail(
+                compiled, at: "match",
+                because: "the namespace's labels are unknown, so namespaceSelector cannot be checked")
+            return
+        case .match:
+            break
+        }
+        bindings["variables"] = nil
+        if compiled.usesVariables {
+            var values: [String: CELValue] = [:]
+            for variable in compiled.variables {
+                bindings["variables"] = .map(CELMap(values))
+                switch run(variable.program) {
+                case .success(let value): values[variable.name] = value
+                case .failure(let error):
+                    fail(compiled, at: "variables.\(variable.name)", because: error.message)
+                    return
+                }
+            }
+            bindings["variables"] = .map(CELMap(values))
+        }
+        for condition in compiled.matchConditions {
+            switch run(condition.program) {
+            case .success(.bool(true)): continue
+            case .success:
+                skip(compiled)
+                return
+            case .failure(let error):
+                fail(compiled, at: "matchConditions.\(condition.name)", because: error.message)
+                return
+            }
+        }
+        for rule in compiled.rules {
+            let status: Decision.RuleResult.Status
+            var detail = ""
+            if let expression = rule.expression {
+                switch run(expression) {
+                case .success(.bool(true)): status = .matched
+                case .success(.bool(false)): status = .notMatched
+                case .success(let other):
+                    status = .error
+                    detail = "expression gave \(other.celType), not bool"
+                case .failure(let error):
+                    status = .error
+                    detail = error.message
+                }
+            } else {
+                status = .matched
+            }
+            switch status {
+            case .matched:
+                let message = message(for: rule)
+                results.append(
+                    .init(
+                        rule: rule.reference, action: rule.rule.action, mode: policy.mode, status: .matched,
+                        message: message))
+                take(rule.rule, reference: rule.reference, message: message, mode: policy.mode)
+            case .error:
+                results.append(
+                    .init(
+                        rule: rule.reference, action: rule.rule.action, mode: policy.mode, status: .error,
+                        message: detail))
+                if policy.failurePolicy == .fail {
+                    let message =
+                        "policy \(rule.reference) could not be evaluated (\(detail)); denied because its failurePolicy is Fail"
+                    take(
+                        .init(name: rule.rule.name, location: rule.rule.location, action: .deny),
+                        reference: rule.reference, message: message, mode: policy.mode)
+                }
+            default:
+                results.append(.init(rule: rule.reference, action: rule.rule.action, mode: policy.mode, status: status))
+            }
+        }
+    }
+
+    private mutating func take(
+        _ rule: AccessPolicy.Rule, reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode
+    ) {
+        switch (mode, rule.action) {
+        case (.audit, _):
+            return
+        case (.warn, .deny), (.warn, .review), (.warn, .warn), (.enforce, .warn):
+            warnings.append(
+                mode == .warn && rule.action != .warn ? "\(message) (\(reference), not enforced: mode Warn)" : message)
+        case (.warn, .mask):
+            warnings.append("\(reference) would mask this response (mode Warn)")
+        case (_, .allow):
+            if allowed == nil { allowed = reference }
+        case (.enforce, .deny):
+            if denial == nil { denial = (reference, message) }
+        case (.enforce, .review):
+            if review == nil, let spec = rule.review { review = (reference, message, spec) }
+        case (.enforce, .mask):
+            if let spec = rule.mask { masks.append(.init(rule: reference, spec: spec)) }
+        }
+    }
+
+    private mutating func message(for rule: CompiledPolicy.CompiledRule) -> String {
+        if let program = rule.messageExpression, case .success(.string(let text)) = run(program), !text.isEmpty {
+            return text
+        }
+        return rule.rule.message ?? "\(rule.rule.action.rawValue) by \(rule.reference)"
+    }
+
+    private mutating func skip(_ compiled: CompiledPolicy) {
+        for rule in compiled.rules {
+            results.append(
+                .init(rule: rule.reference, action: rule.rule.action, mode: compiled.policy.mode, status: .skipped))
+        }
+    }
+
+    private mutating func fail(_ compiled: CompiledPolicy, at part: String, because reason: String) {
+        let reference = Decision.RuleReference(policy: compiled.policy.name, rule: part)
+        results.append(
+            .init(rule: reference, action: .deny, mode: compiled.policy.mode, status: .error, message: reason))
+        guard compiled.policy.failurePolicy == .fail else { return skip(compiled) }
+        let message =
+            "policy \(compiled.policy.name) could not be evaluated (\(part): \(reason)); denied because its failurePolicy is Fail"
+        take(
+            .init(name: part, location: compiled.policy.location, action: .deny), reference: reference,
+            message: message, mode: compiled.policy.mode)
+    }
+
+    private mutating func run(_ program: CELProgram) -> Result<CELValue, CELError> {
+        let remaining = options.requestCostLimit > costSpent ? options.requestCostLimit - costSpent : 0
+        do {
+            let (value, cost) = try program.evaluateWithCost(
+                CELActivation(bindings), costLimit: min(options.expressionCostLimit, remaining))
+            costSpent += cost
+            return .success(value)
+        } catch {
+            if error.kind == .costLimitExceeded { costSpent = options.requestCostLimit }
+            return .failure(error)
+        }
+    }
+
+    func decision() -> Decision {
+        let maskList = masks
+        if let (reference, message) = denial {
+            return Decision(
+                outcome: .deny, decidedBy: reference, message: message, warnings: warnings, masks: maskList,
+                results: results)
+        }
+        if let (reference, message, spec) = review {
+            return Decision(
+                outcome: .review, decidedBy: reference, message: message, warnings: warnings, masks: maskList,
+                review: .init(rule: reference, spec: spec), results: results)
+        }
+        if let allowed {
+            return Decision(outcome: .allow, decidedBy: allowed, warnings: warnings, masks: maskList, results: results)
+        }
+        let message =
+            options.defaultOutcome == .allow ? "" : "no policy allows \(request.verb) on \(request.resourceDescription)"
+        return Decision(
+            outcome: options.defaultOutcome, message: message, warnings: warnings, masks: maskList, results: results)
+    }
+}
+
+extension AccessPolicy.Match {
+    enum Result { case match, noMatch, unknownNamespaceLabels }
+
+    /// The non-CEL part of matching.
+    func evaluate(_ request: RequestAttributes) -> Result {
+        if !subjects.isEmpty,
+            !subjects.contains(where: { $0.matches(user: request.user.name, groups: request.user.groups) })
+        {
+            return .noMatch
+        }
+        if !resources.isEmpty,
+            !resources.contains(where: {
+                $0.matches(group: request.group, resource: request.resource, subresource: request.subresource)
+            })
+        {
+            return .noMatch
+        }
+        if !verbs.isEmpty, !verbs.contains(where: { $0.matches(request.verb) }) { return .noMatch }
+        if !operations.isEmpty {
+            guard let operation = request.operation, operations.contains(operation) else { return .noMatch }
+        }
+        if !namespaces.isEmpty {
+            guard !request.namespace.isEmpty, namespaces.contains(where: { $0.matches(request.namespace) }) else {
+                return .noMatch
+            }
+        }
+        if let namespaceSelector {
+            guard !request.namespace.isEmpty else { return .noMatch }
+            guard let labels = request.namespaceLabels else { return .unknownNamespaceLabels }
+            if !namespaceSelector.matches(labels) { return .noMatch }
+        }
+        return .match
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Policy
+import Testing
+
+@Suite("Policy engine decisions")
+struct PolicyEngineTests {
+    static func engine(_ yaml: String, default outcome: Decision.Outcome = .allow) throws -> PolicyEngine {
+        let policies = try PolicyLoader.parse(yaml, file: "test.yaml")
+        return PolicyEngine(policies: try PolicyCompiler.compile(policies), options: .init(defaultOutcome: outcome))
+    }
+
+    static func policy(
+        _ name: String, mode: String = "Enforce", match: String = "{}", extra: String = "", rules: String
+    ) -> String {
+        """
+        apiVersion: portcullis.dev/v1alpha1
+        kind: AccessPolicy
+        metadata: {name: \(name)}
+        spec:
+          mode: \(mode)
+          match: \(match)
+        \(extra)
+          rules:
+        \(rules)
+        ---
+
+        """
+    }
+
+    static let alice = RequestAttributes.UserInfo(name: "alice", groups: ["developers"])
+
+    static func exec(
+        _ line: String, namespace: String = "prod", user: RequestAttributes.UserInfo = alice
+    ) -> RequestAttributes {
+        RequestAttributes(
+            user: user, verb: "create", resource: "pods", subresource: "exec", namespace: namespace, name: "web",
+            exec: .init(command: ["sh"], container: "app", tty: true, stdin: true, line: line))
+    }
+
+    @Test("Deny beats Review beats Allow, and the deciding rule is named")
+    func precedence() throws {
+        let engine = try Self.engine(
+            Self.policy(
+                "guard", match: "{resources: [pods/exec]}",
+                rules: """
+                      - {name: allow-all, action: Allow}
+                      - {name: review-psql, action: Review, expression: "exec.line.startsWith('psql')", message: needs approval, review: {approvers: {groups: [sre]}}}
+                      - {name: no-drop, action: Deny, expression: "exec.line.contains('DROP')", message: no drops}
+                    """))
+        #expect(engine.evaluate(Self.exec("ls")).outcome == .allow)
+        let review = engine.evaluate(Self.exec("psql -c 'select 1'"))
+        #expect(review.outcome == .review)
+        #expect(review.decidedBy?.description == "guard/review-psql")
+        #expect(review.review?.spec.approverGroups.map(\.pattern) == ["sre"])
+        let deny = engine.evaluate(Self.exec("psql -c 'DROP TABLE t'"))
+        #expect(deny.outcome == .deny)
+        #expect(deny.message == "no drops")
+        #expect(deny.results.map(\.status) == [.matched, .matched, .matched])
+    }
+
+    @Test("Warn mode turns denials into warnings; Audit mode only records")
+    func modes() throws {
+        let rules = "      - {name: no-rm, action: Deny, expression: \"exec.line.startsWith('rm')\", message: no rm}"
+        let warn = try Self.engine(Self.policy("p", mode: "Warn", rules: rules))
+        let warned = warn.evaluate(Self.exec("rm -rf /tmp/x"))
+        #expect(warned.outcome == .allow)
+        #expect(warned.warnings == ["no rm (p/no-rm, not enforced: mode Warn)"])
+        let audit = try Self.engine(Self.policy("p", mode: "Audit", rules: rules))
+        let audited = audit.evaluate(Self.exec("rm -rf /tmp/x"))
+        #expect(audited.outcome == .allow)
+        #expect(audited.warnings.isEmpty)
+        #expect(audited.results.first?.status == .matched)
+        #expect(audited.results.first?.mode == .audit)
+    }
+
+    @Test("Mask and Warn rules stack across policies")
+    func stacking() throws {
+        let engine = try Self.engine(
+            Self.policy(
+                "a",
+                rules:
+                    "      - {name: m1, action: Mask, mask: {fields: [data.*]}}\n      - {name: w1, action: Warn, message: careful}"
+            )
+                + Self.policy("b", rules: "      - {name: m2, action: Mask, mask: {patterns: ['[0-9]{16}']}}"))
+        let decision = engine.evaluate(Self.exec("cat card.txt"))
+        #expect(decision.masks.map(\.rule.description) == ["a/m1", "b/m2"])
+        #expect(decision.warnings == ["careful"])
+        #expect(decision.outcome == .allow)
+    }
+
+    @Test("when nothing decides, the configured default applies")
+    func defaultOutcome() throws {
+        let yaml = Self.policy("p", match: "{namespaces: [prod]}", rules: "      - {name: r, action: Allow}")
+        #expect(try Self.engine(yaml, default: .deny).evaluate(Self.exec("ls", namespace: "dev")).outcome == .deny)
+        #expect(try Self.engine(yaml, default: .deny).evaluate(Self.exec("ls", namespace: "prod")).outcome == .allow)
+        #expect(try Self.engine(yaml, default: .allow).evaluate(Self.exec("ls", namespace: "dev")).outcome == .allow)
+    }
+
+    @Test("subjects, namespaces, verbs and operations must all match")
+    func matching() throws {
+        let engine = try Self.engine(
+            Self.policy(
+                "p",
+                match:
+                    "{subjects: [{group: developers}], namespaces: ['prod-*'], verbs: [create], resources: ['pods/exec']}",
+                rules: "      - {name: r, action: Deny, message: no}"))
+        #expect(engine.evaluate(Self.exec("ls", namespace: "prod-eu")).outcome == .deny)
+        #expect(engine.evaluate(Self.exec("ls", namespace: "dev")).outcome == .allow)
+        #expect(
+            engine.evaluate(Self.exec("ls", namespace: "prod-eu", user: .init(name: "bob", groups: ["sre"]))).outcome
+                == .allow)
+        var get = Self.exec("ls", namespace: "prod-eu")
+        get.verb = "get"
+        #expect(engine.evaluate(get).outcome == .allow)
+    }
+
+    @Test("a false matchCondition skips the policy; variables are computed once and shared")
+    func conditionsAndVariables() throws {
+        let engine = try Self.engine(
+            Self.policy(
+                "p",
+                extra: """
+                      matchConditions:
+                      - {name: not-break-glass, expression: "!('break-glass' in request.user.groups)"}
+                      variables:
+                      - {name: words, expression: "exec.line.split(' ')"}
+                      - {name: program, expression: "variables.words[0]"}
+                    """,
+                rules:
+                    "      - {name: r, action: Deny, expression: \"variables.program == 'rm'\", messageExpression: \"'no ' + variables.program\"}"
+            ))
+        let denied = engine.evaluate(Self.exec("rm -rf x"))
+        #expect(denied.outcome == .deny)
+        #expect(denied.message == "no rm")
+        let breakGlass = engine.evaluate(Self.exec("rm -rf x", user: .init(name: "alice", groups: ["break-glass"])))
+        #expect(breakGlass.outcome == .allow)
+        #expect(breakGlass.results.map(\.status) == [.skipped])
+    }
+
+    @Test("an expression that fails at run time denies under failurePolicy Fail and is skipped under Ignore")
+    func failurePolicy() throws {
+        let rules = "      - {name: r, action: Deny, expression: \"object.spec.replicas > 3\", message: too many}"
+        let request = RequestAttributes(
+            user: Self.alice, verb: "create", group: "apps", resource: "deployments", namespace: "prod",
+            object: try CELValue(json: Data(#"{"spec": {}}"#.utf8)))
+        let failClosed = try Self.engine(Self.policy("p", rules: rules)).evaluate(request)
+        #expect(failClosed.outcome == .deny)
+        #expect(failClosed.message.contains("failurePolicy is Fail"))
+        #expect(failClosed.results.first?.status == .error)
+        let ignored = try Self.engine(Self.policy("p", extra: "  failurePolicy: Ignore", rules: rules)).evaluate(
+            request)
+        #expect(ignored.outcome == .allow)
+        #expect(ignored.results.first?.status == .error)
+    }
+
+    @Test("a namespaceSelector with unknown namespace labels fails closed")
+    func unknownNamespaceLabels() throws {
+        let engine = try Self.engine(
+            Self.policy(
+                "p", match: "{namespaceSelector: {matchLabels: {env: prod}}}", rules: "      - {name: r, action: Allow}"
+            ),
+            default: .allow)
+        var request = Self.exec("ls")
+        #expect(engine.evaluate(request).outcome == .deny)
+        request.namespaceLabels = ["env": "prod"]
+        #expect(engine.evaluate(request).outcome == .allow)
+        request.namespaceLabels = ["env": "dev"]
+        #expect(engine.evaluate(request).results.isEmpty)
+    }
+
+    @Test("the per-request cost budget stops runaway expressions with a clear error")
+    func costBudget() throws {
+        let policies = try PolicyLoader.parse(
+            Self.policy(
+                "p",
+                rules:
+                    "      - {name: r, action: Deny, expression: \"[1,2,3,4,5,6,7,8,9,10].all(x, [1,2,3,4,5,6,7,8,9,10].all(y, x * y > 0))\", message: m}"
+            ),
+            file: "t.yaml")
+        let engine = PolicyEngine(
+            policies: try PolicyCompiler.compile(policies),
+            options: .init(expressionCostLimit: 50, requestCostLimit: 50))
+        let decision = engine.evaluate(Self.exec("ls"))
+        #expect(decision.results.first?.status == .error)
+        #expect(decision.results.first?.message.contains("cost") == true)
+        #expect(decision.outcome == .deny)
+    }
+
+    @Test("a failed reload keeps the previous policies in force")
+    func storeKeepsGoodSet() throws {
+        let store = PolicyStore(
+            try Self.engine(Self.policy("p", rules: "      - {name: r, action: Deny, message: no}")))
+        let broken = try PolicyLoader.parse(
+            Self.policy("q", rules: "      - {name: r, action: Deny, expression: \"request.verb ==\", message: no}"),
+            file: "t.yaml")
+        #expect(throws: PolicyLoadErrors.self) { try store.replace(with: broken) }
+        #expect(store.engine.evaluate(Self.exec("ls")).outcome == .deny)
+        let good = try PolicyLoader.parse(Self.policy("q", rules: "      - {name: r, action: Allow}"), file: "t.yaml")
+        try store.replace(with: good)
+        #expect(store.engine.evaluate(Self.exec("ls")).outcome == .allow)
+    }
+}
