@@ -33,24 +33,6 @@ struct ForwardCommand: NotAvailableYet {
     static let deliveredBy = "Database and SSH targets"
 }
 
-struct PolicyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "policy", abstract: "Check and try AccessPolicy files.",
-        subcommands: [PolicyLintCommand.self, PolicyTestCommand.self])
-}
-
-struct PolicyLintCommand: NotAvailableYet {
-    static let configuration = CommandConfiguration(
-        commandName: "lint", abstract: "Validate AccessPolicy files, with file:line:column errors.")
-    static let deliveredBy = "Policy"
-}
-
-struct PolicyTestCommand: NotAvailableYet {
-    static let configuration = CommandConfiguration(
-        commandName: "test", abstract: "Evaluate policies against recorded requests and expected decisions.")
-    static let deliveredBy = "Policy"
-}
-
 struct ApproveCommand: NotAvailableYet {
     static let configuration = CommandConfiguration(
         commandName: "approve", abstract: "Approve or deny a held request or command.")

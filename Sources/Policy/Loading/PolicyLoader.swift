@@ -37,7 +37,7 @@ public enum PolicyLoader {
     public static func load(paths: [String]) throws(PolicyLoadErrors) -> [AccessPolicy] {
         var errors: [PolicyLoadError] = []
         var policies: [AccessPolicy] = []
-        for file in expand(paths, errors: &errors) {
+        for file in files(in: paths, errors: &errors) {
             let text: String
             do {
                 text = try read(file)
@@ -73,7 +73,8 @@ public enum PolicyLoader {
         return errors
     }
 
-    private static func expand(_ paths: [String], errors: inout [PolicyLoadError]) -> [String] {
+    /// The policy files named by `paths`: files as given, directories searched recursively.
+    static func files(in paths: [String], errors: inout [PolicyLoadError]) -> [String] {
         var files: [String] = []
         let manager = FileManager.default
         for path in paths {
