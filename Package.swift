@@ -7,6 +7,7 @@ let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
 let nio: [Target.Dependency] = [
     .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
     .product(name: "NIOPosix", package: "swift-nio"),
     .product(name: "NIOHTTP1", package: "swift-nio"),
     .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -77,6 +78,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ] + nio,
             swiftSettings: strict
         ),
@@ -107,12 +109,15 @@ let package = Package(
         ),
         .testTarget(name: "SPDYTests", dependencies: ["SPDY"], swiftSettings: strict),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], swiftSettings: strict),
+        .testTarget(name: "WebhookTests", dependencies: ["Webhook", "Policy"], swiftSettings: strict),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"], swiftSettings: strict),
         // Reads the cel-spec conformance data from ../shared (third-party data, never copied here).
         .testTarget(name: "CELConformanceTests", dependencies: ["Policy"], swiftSettings: strict),
         // Compares against an independent CEL engine from PyPI (installed into the cache on first run).
         .testTarget(name: "CELDifferentialTests", dependencies: ["Policy"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["TestSupport", "Webhook", "Policy"], exclude: ["Fixtures"],
+            swiftSettings: strict),
     ]
 )

@@ -21,12 +21,6 @@ struct ProxyCommand: NotAvailableYet {
     static let deliveredBy = "KubeProxy"
 }
 
-struct WebhookCommand: NotAvailableYet {
-    static let configuration = CommandConfiguration(
-        commandName: "webhook", abstract: "Run the admission webhook that enforces the same policies.")
-    static let deliveredBy = "Webhook"
-}
-
 struct ForwardCommand: NotAvailableYet {
     static let configuration = CommandConfiguration(
         commandName: "forward", abstract: "Relay a pod-local port to an external host (databases, SSH).")
@@ -43,12 +37,6 @@ struct ReplayCommand: NotAvailableYet {
     static let configuration = CommandConfiguration(
         commandName: "replay", abstract: "Replay a recorded session.")
     static let deliveredBy = "Streams"
-}
-
-struct CertsCommand: NotAvailableYet {
-    static let configuration = CommandConfiguration(
-        commandName: "certs", abstract: "Create a CA and serving certificates for the proxy and webhook.")
-    static let deliveredBy = "Webhook"
 }
 
 struct KubeconfigCommand: NotAvailableYet {

@@ -41,7 +41,12 @@ final class SignalWaiter: @unchecked Sendable {
             _ = await task.value
             queue.async { self.deliver(nil) }
         }
-        return await withCheckedContinuation { continuation in
+        return await next()
+    }
+
+    /// Waits for the next signal.
+    func next() async -> Int32? {
+        await withCheckedContinuation { continuation in
             queue.async {
                 if !self.pending.isEmpty {
                     continuation.resume(returning: self.pending.removeFirst())

@@ -128,6 +128,8 @@ admin_api() { # method path [json]
 
 seed_cluster() {
   kubectl_admin apply -f "$here/cluster.yaml" >"$log_dir/seed.log"
+  # Portcullis's own resource types, so tests and the sandbox can create policies and requests.
+  kubectl_admin apply -f "$here/../../manifests/crds" >>"$log_dir/seed.log"
   kubectl_admin apply -f - >>"$log_dir/seed.log" <<EOF
 apiVersion: v1
 kind: Node
@@ -272,6 +274,8 @@ run() {
   wait_until kube-apiserver "$ready_timeout" apiserver_ready
   wait_until "the node agent" 30 curl -sf --cacert "$dir/pki/ca.crt" "https://127.0.0.1:$NODE_AGENT_PORT/healthz"
   seed_cluster
+  kubectl_admin wait --for condition=established --timeout=30s \
+    crd/accesspolicies.portcullis.dev crd/accessrequests.portcullis.dev >>"$log_dir/seed.log"
   write_env
   touch "$run_dir/ready"
   log "ready in $((SECONDS - t0))s: kubectl --kubeconfig $dir/admin.kubeconfig get ns"

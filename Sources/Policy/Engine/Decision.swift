@@ -20,13 +20,16 @@ public struct Decision: Sendable, Hashable {
     public var masks: [Mask]
     /// For a Review outcome: who may approve and for how long.
     public var review: ReviewRequirement?
+    /// JSON Patch operations of matched Mutate rules, values resolved (they stack, in order). They
+    /// are computed whatever the outcome: admission mutates first and validates after.
+    public var mutations: [Mutation]
     /// Every rule's result, in policy and rule order.
     public var results: [RuleResult]
 
     public init(
         outcome: Outcome, decidedBy: RuleReference? = nil, message: String = "", warnings: [String] = [],
         masks: [Mask] = [],
-        review: ReviewRequirement? = nil, results: [RuleResult] = []
+        review: ReviewRequirement? = nil, mutations: [Mutation] = [], results: [RuleResult] = []
     ) {
         self.outcome = outcome
         self.decidedBy = decidedBy
@@ -34,6 +37,7 @@ public struct Decision: Sendable, Hashable {
         self.warnings = warnings
         self.masks = masks
         self.review = review
+        self.mutations = mutations
         self.results = results
     }
 
@@ -52,6 +56,19 @@ public struct Decision: Sendable, Hashable {
     public struct Mask: Sendable, Hashable {
         public var rule: RuleReference
         public var spec: AccessPolicy.Mask
+    }
+
+    /// One Mutate rule's operations with their values computed for this request.
+    public struct Mutation: Sendable, Hashable {
+        public var rule: RuleReference
+        public var operations: [Operation]
+
+        public struct Operation: Sendable, Hashable {
+            public var operation: AccessPolicy.PatchOperation.Operation
+            public var path: JSONPointer
+            /// nil for remove.
+            public var value: CELValue?
+        }
     }
 
     public struct ReviewRequirement: Sendable, Hashable {

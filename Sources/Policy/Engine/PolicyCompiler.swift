@@ -12,6 +12,8 @@ public struct CompiledPolicy: Sendable {
         let reference: Decision.RuleReference
         let expression: CELProgram?
         let messageExpression: CELProgram?
+        /// The compiled `valueExpression` of each patch operation (nil for literals and removes).
+        let patchValues: [CELProgram?]
     }
 }
 
@@ -64,13 +66,18 @@ public enum PolicyCompiler {
             let message = rule.messageExpression.flatMap {
                 compile($0, in: environment, expecting: .string, errors: &errors)
             }
+            let patchValues = rule.patch.map { operation in
+                operation.valueExpression.flatMap { compile($0, in: environment, errors: &errors) }
+            }
             rules.append(
                 .init(
                     rule: rule, reference: .init(policy: policy.name, rule: rule.name), expression: expression,
-                    messageExpression: message))
+                    messageExpression: message, patchValues: patchValues))
         }
         guard errors.count == errorCount else { return nil }
-        let programs = conditions.map(\.1) + rules.flatMap { [$0.expression, $0.messageExpression].compactMap { $0 } }
+        let programs =
+            conditions.map(\.1)
+            + rules.flatMap { ([$0.expression, $0.messageExpression] + $0.patchValues).compactMap { $0 } }
         return CompiledPolicy(
             policy: policy, matchConditions: conditions, variables: variables, rules: rules,
             usesVariables: programs.contains { $0.referencedVariables.contains("variables") })

@@ -66,6 +66,7 @@ private struct Evaluation {
     private var allowed: Decision.RuleReference?
     private var warnings: [String] = []
     private var masks: [Decision.Mask] = []
+    private var mutations: [Decision.Mutation] = []
 
     init(request: RequestAttributes, now: Date, options: PolicyEngine.Options) {
         self.request = request
@@ -118,7 +119,7 @@ private struct Evaluation {
             }
         }
         for rule in compiled.rules {
-            let status: Decision.RuleResult.Status
+            var status: Decision.RuleResult.Status
             var detail = ""
             if let expression = rule.expression {
                 switch run(expression) {
@@ -133,6 +134,15 @@ private struct Evaluation {
                 }
             } else {
                 status = .matched
+            }
+            if status == .matched, rule.rule.action == .mutate, policy.mode == .enforce {
+                switch resolvePatch(rule) {
+                case .success(let mutation):
+                    mutations.append(mutation)
+                case .failure(let error):
+                    status = .error
+                    detail = "patch value: \(error.message)"
+                }
             }
             switch status {
             case .matched:
@@ -171,6 +181,10 @@ private struct Evaluation {
                 mode == .warn && rule.action != .warn ? "\(message) (\(reference), not enforced: mode Warn)" : message)
         case (.warn, .mask):
             warnings.append("\(reference) would mask this response (mode Warn)")
+        case (.warn, .mutate):
+            warnings.append("\(reference) would change this object (mode Warn)")
+        case (.enforce, .mutate):
+            return  // resolved into `mutations` before the rule is taken
         case (_, .allow):
             if allowed == nil { allowed = reference }
         case (.enforce, .deny):
@@ -180,6 +194,21 @@ private struct Evaluation {
         case (.enforce, .mask):
             if let spec = rule.mask { masks.append(.init(rule: reference, spec: spec)) }
         }
+    }
+
+    private mutating func resolvePatch(_ rule: CompiledPolicy.CompiledRule) -> Result<Decision.Mutation, CELError> {
+        var operations: [Decision.Mutation.Operation] = []
+        for (operation, program) in zip(rule.rule.patch, rule.patchValues) {
+            var value = operation.value
+            if let program {
+                switch run(program) {
+                case .success(let computed): value = computed
+                case .failure(let error): return .failure(error)
+                }
+            }
+            operations.append(.init(operation: operation.operation, path: operation.path, value: value))
+        }
+        return .success(Decision.Mutation(rule: rule.reference, operations: operations))
     }
 
     private mutating func message(for rule: CompiledPolicy.CompiledRule) -> String {
@@ -222,24 +251,26 @@ private struct Evaluation {
     }
 
     func decision() -> Decision {
-        let maskList = masks
         if let (reference, message) = denial {
             return Decision(
-                outcome: .deny, decidedBy: reference, message: message, warnings: warnings, masks: maskList,
-                results: results)
+                outcome: .deny, decidedBy: reference, message: message, warnings: warnings, masks: masks,
+                mutations: mutations, results: results)
         }
         if let (reference, message, spec) = review {
             return Decision(
-                outcome: .review, decidedBy: reference, message: message, warnings: warnings, masks: maskList,
-                review: .init(rule: reference, spec: spec), results: results)
+                outcome: .review, decidedBy: reference, message: message, warnings: warnings, masks: masks,
+                review: .init(rule: reference, spec: spec), mutations: mutations, results: results)
         }
         if let allowed {
-            return Decision(outcome: .allow, decidedBy: allowed, warnings: warnings, masks: maskList, results: results)
+            return Decision(
+                outcome: .allow, decidedBy: allowed, warnings: warnings, masks: masks, mutations: mutations,
+                results: results)
         }
-        let message =
-            options.defaultOutcome == .allow ? "" : "no policy allows \(request.verb) on \(request.resourceDescription)"
+        let allowing = options.defaultOutcome == .allow
+        let message = allowing ? "" : "no policy allows \(request.verb) on \(request.resourceDescription)"
         return Decision(
-            outcome: options.defaultOutcome, message: message, warnings: warnings, masks: maskList, results: results)
+            outcome: options.defaultOutcome, message: message, warnings: warnings, masks: masks,
+            mutations: mutations, results: results)
     }
 }
 

@@ -240,7 +240,7 @@ extension AccessPolicy {
         let errorCount = errors.count
         guard
             let map = node.mapping(
-                allowed: ["name", "action", "expression", "message", "messageExpression", "review", "mask"],
+                allowed: ["name", "action", "expression", "message", "messageExpression", "review", "mask", "patch"],
                 errors: &errors)
         else { return nil }
         let name = map.required("name", errors: &errors)?.string(errors: &errors) ?? ""
@@ -278,10 +278,19 @@ extension AccessPolicy {
                 node.error(
                     .missingKey, "rule \"\(name)\" is a Mask without mask", hint: "add mask: {fields: [\"data.*\"]}"))
         }
+        var patch: [PatchOperation] = []
+        if let patchNode = map.value("patch") {
+            patch = decodePatch(patchNode, errors: &errors)
+        } else if action == .mutate {
+            errors.append(
+                node.error(
+                    .missingKey, "rule \"\(name)\" is a Mutate without patch",
+                    hint: "add patch: [{op: add, path: /metadata/labels/team, value: unassigned}]"))
+        }
         guard errors.count == errorCount else { return nil }
         return Rule(
             name: name, location: node.location, action: action, expression: expression, message: message,
-            messageExpression: messageExpression, review: review, mask: mask)
+            messageExpression: messageExpression, review: review, mask: mask, patch: patch)
     }
 
     private static func decodeReview(_ node: YAMLNodeReader, errors: inout [PolicyLoadError]) -> Review? {
@@ -306,6 +315,42 @@ extension AccessPolicy {
             }
         }
         return review
+    }
+
+    private static func decodePatch(_ node: YAMLNodeReader, errors: inout [PolicyLoadError]) -> [PatchOperation] {
+        guard let items = node.sequence(errors: &errors) else { return [] }
+        return items.compactMap { item -> PatchOperation? in
+            guard let map = item.mapping(allowed: ["op", "path", "value", "valueExpression"], errors: &errors),
+                let opNode = map.required("op", errors: &errors), let opText = opNode.string(errors: &errors),
+                let pathNode = map.required("path", errors: &errors), let pathText = pathNode.string(errors: &errors)
+            else { return nil }
+            guard let operation = PatchOperation.Operation(rawValue: opText) else {
+                errors.append(opNode.enumError("op", opText, PatchOperation.Operation.allCases.map(\.rawValue)))
+                return nil
+            }
+            let path: JSONPointer
+            do throws(JSONPointer.SyntaxError) {
+                path = try JSONPointer(pathText)
+            } catch {
+                errors.append(pathNode.error(.invalidValue, error.message))
+                return nil
+            }
+            let value = map.value("value").map { CELValue(yaml: $0.node) }
+            let valueExpression = map.value("valueExpression")?.expression(errors: &errors)
+            switch (operation, value != nil, valueExpression != nil) {
+            case (.remove, false, false), (.add, true, false), (.add, false, true), (.replace, true, false),
+                (.replace, false, true):
+                return PatchOperation(operation: operation, path: path, value: value, valueExpression: valueExpression)
+            case (.remove, _, _):
+                errors.append(item.error(.invalidValue, "a remove operation takes no value"))
+            default:
+                errors.append(
+                    item.error(
+                        .invalidValue, "an \(opText) operation needs exactly one of value or valueExpression",
+                        hint: "value: is a literal; valueExpression: is CEL, e.g. \"object.metadata.name + '-x'\""))
+            }
+            return nil
+        }
     }
 
     private static func decodeMask(_ node: YAMLNodeReader, errors: inout [PolicyLoadError]) -> Mask? {

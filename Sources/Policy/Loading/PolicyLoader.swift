@@ -14,13 +14,15 @@ public enum PolicyLoader {
 
     /// Parses every document of one YAML stream (`---` separated; empty documents are skipped).
     public static func parse(_ text: String, file: String) throws(PolicyLoadErrors) -> [AccessPolicy] {
+        if let problem = YAMLShapeCheck.problem(in: text, file: file) { throw PolicyLoadErrors([problem]) }
         var errors: [PolicyLoadError] = []
         var policies: [AccessPolicy] = []
+        let lines = SourceLines()
         do {
             let parser = try Parser(yaml: text)
             while let root = try parser.nextRoot() {
                 if case .scalar = root, root.null != nil { continue }  // an empty document
-                let document = YAMLNodeReader(file: file, node: root, path: "", text: text)
+                let document = YAMLNodeReader(file: file, node: root, path: "", text: text, lines: lines)
                 if let policy = AccessPolicy.decode(document, errors: &errors) { policies.append(policy) }
             }
         } catch let error as YamlError {
@@ -30,6 +32,29 @@ public enum PolicyLoader {
         }
         guard errors.isEmpty else { throw PolicyLoadErrors(errors) }
         return policies
+    }
+
+    /// Reads one `AccessPolicy` that arrived as an API object (admission review, watch event).
+    /// Problems are reported by field path, e.g. `AccessPolicy p spec.rules[0].expression:1:9`.
+    public static func parseObject(_ object: [String: Any], label: String) throws(PolicyLoadErrors) -> [AccessPolicy] {
+        let location = SourceLocation(file: label, line: 0, column: 0)
+        guard let data = try? JSONSerialization.data(withJSONObject: object),
+            let text = String(data: data, encoding: .utf8)
+        else { throw PolicyLoadErrors([PolicyLoadError(.wrongType, at: location, "the object is not JSON")]) }
+        var errors: [PolicyLoadError] = []
+        do {
+            guard let root = try Yams.compose(yaml: text) else {
+                throw PolicyLoadErrors([PolicyLoadError(.wrongType, at: location, "the object is empty")])
+            }
+            var document = YAMLNodeReader(file: label, node: root, path: "", text: text)
+            document.objectLabel = label
+            if let policy = AccessPolicy.decode(document, errors: &errors), errors.isEmpty { return [policy] }
+        } catch let failure as PolicyLoadErrors {
+            throw failure
+        } catch {
+            errors.append(PolicyLoadError(.yamlSyntax, at: location, "\(error)"))
+        }
+        throw PolicyLoadErrors(errors)
     }
 
     /// Loads files and directories (recursively, in name order); every policy name must be unique

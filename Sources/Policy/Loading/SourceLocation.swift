@@ -13,5 +13,6 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
         self.column = column
     }
 
-    public var description: String { "\(file):\(line):\(column)" }
+    /// `file:line:column`; just the label for API objects, which have no lines (line 0).
+    public var description: String { line == 0 ? file : "\(file):\(line):\(column)" }
 }

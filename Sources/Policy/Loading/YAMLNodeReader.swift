@@ -11,8 +11,20 @@ struct YAMLNodeReader {
     let path: String
     /// The whole file's text, for locating block scalars' content.
     let text: String
+    /// Set when the document is an API object (JSON from the apiserver) rather than a file a
+    /// person wrote: positions in the serialized JSON mean nothing to them, so problems are
+    /// reported by field path (and CEL problems by path plus position inside the expression).
+    var objectLabel: String? = nil
+    /// `text` split into lines once and shared by every reader of the file: splitting it again for
+    /// each block scalar made loading quadratic in the file's size.
+    var lines = SourceLines()
 
-    var location: SourceLocation { Self.location(of: node, in: file) }
+    var location: SourceLocation {
+        if let objectLabel {
+            return SourceLocation(file: path.isEmpty ? objectLabel : "\(objectLabel) \(path)", line: 0, column: 0)
+        }
+        return Self.location(of: node, in: file)
+    }
 
     /// Where a scalar's text starts: after the opening quote of a quoted scalar.
     var contentLocation: SourceLocation {
@@ -29,7 +41,7 @@ struct YAMLNodeReader {
     }
 
     func child(_ node: Node, path: String) -> YAMLNodeReader {
-        YAMLNodeReader(file: file, node: node, path: path, text: text)
+        YAMLNodeReader(file: file, node: node, path: path, text: text, objectLabel: objectLabel, lines: lines)
     }
 
     func error(_ kind: PolicyLoadError.Kind, _ message: String, hint: String = "") -> PolicyLoadError {
@@ -47,9 +59,7 @@ struct YAMLNodeReader {
         var entries: [String: (key: Node, value: Node)] = [:]
         for (key, value) in mapping {
             guard case .scalar(let scalar) = key else {
-                errors.append(
-                    PolicyLoadError(
-                        .wrongType, at: Self.location(of: key, in: file), "keys in \(path) must be strings"))
+                errors.append(error(.wrongType, "keys in \(path) must be strings"))
                 continue
             }
             let name = scalar.string
@@ -57,8 +67,8 @@ struct YAMLNodeReader {
                 let suggestion = closestMatch(to: name, among: allowed)
                 errors.append(
                     PolicyLoadError(
-                        .unknownKey, at: Self.location(of: key, in: file),
-                        "unknown key \"\(name)\" in \(path)",
+                        .unknownKey, at: objectLabel == nil ? Self.location(of: key, in: file) : location,
+                        "unknown key \"\(name)\" in \(path.isEmpty ? "the document" : path)",
                         hint: suggestion.map { "did you mean \"\($0)\"?" }
                             ?? "allowed keys: \(allowed.joined(separator: ", "))"))
                 continue
@@ -102,6 +112,9 @@ struct YAMLNodeReader {
             return nil
         }
         let origin: PolicyExpression.Origin
+        if let objectLabel {
+            return PolicyExpression(source: source, origin: .synthetic(label: "\(objectLabel) \(path)"))
+        }
         switch scalar.style {
         case .literal, .folded:
             origin = .block(indicator: location, firstContentLine: blockContentStart())
@@ -113,7 +126,7 @@ struct YAMLNodeReader {
 
     /// Where a block scalar's content begins: the first non-blank line after the `|` or `>`.
     private func blockContentStart() -> SourceLocation {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = self.lines.of(text)
         var line = location.line + 1
         while line <= lines.count {
             let content = lines[line - 1]
@@ -191,4 +204,16 @@ func editDistance(_ a: String, _ b: String) -> Int {
         swap(&previous, &current)
     }
     return previous[b.count]
+}
+
+/// The lines of a file's text, split on first use.
+final class SourceLines {
+    private var split: [Substring]?
+
+    func of(_ text: String) -> [Substring] {
+        if let split { return split }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        split = lines
+        return lines
+    }
 }

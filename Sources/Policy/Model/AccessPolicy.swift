@@ -108,10 +108,14 @@ public struct AccessPolicy: Sendable, Hashable {
         public var messageExpression: PolicyExpression?
         public var review: Review?
         public var mask: Mask?
+        /// For Mutate rules: the JSON Patch operations to apply at admission.
+        public var patch: [PatchOperation]
 
         public init(
             name: String, location: SourceLocation, action: Action, expression: PolicyExpression? = nil,
-            message: String? = nil, messageExpression: PolicyExpression? = nil, review: Review? = nil, mask: Mask? = nil
+            message: String? = nil, messageExpression: PolicyExpression? = nil, review: Review? = nil,
+            mask: Mask? = nil,
+            patch: [PatchOperation] = []
         ) {
             self.name = name
             self.location = location
@@ -121,16 +125,46 @@ public struct AccessPolicy: Sendable, Hashable {
             self.messageExpression = messageExpression
             self.review = review
             self.mask = mask
+            self.patch = patch
         }
     }
 
-    /// What a rule does when it matches. Deny beats Review beats Allow; Mask and Warn stack.
+    /// What a rule does when it matches. Deny beats Review beats Allow; Mask, Warn and Mutate stack.
     public enum Action: String, Sendable, Hashable, CaseIterable {
         case allow = "Allow"
         case deny = "Deny"
         case review = "Review"
         case mask = "Mask"
         case warn = "Warn"
+        /// Changes the object at admission (the webhook's `/mutate`), through JSON Patch.
+        case mutate = "Mutate"
+    }
+
+    /// One JSON Patch (RFC 6902) operation of a Mutate rule. Applying it is idempotent: the
+    /// webhook skips an operation whose result is already in place, so reinvocation is safe.
+    public struct PatchOperation: Sendable, Hashable {
+        public enum Operation: String, Sendable, Hashable, CaseIterable {
+            case add
+            case replace
+            case remove
+        }
+
+        public var operation: Operation
+        /// A JSON Pointer (RFC 6901), e.g. `/metadata/labels/team`.
+        public var path: JSONPointer
+        /// A literal value (from YAML), or nil.
+        public var value: CELValue?
+        /// A CEL expression computing the value, evaluated per request.
+        public var valueExpression: PolicyExpression?
+
+        public init(
+            operation: Operation, path: JSONPointer, value: CELValue? = nil, valueExpression: PolicyExpression? = nil
+        ) {
+            self.operation = operation
+            self.path = path
+            self.value = value
+            self.valueExpression = valueExpression
+        }
     }
 
     /// Who may approve a held request, and for how long an approval lasts.

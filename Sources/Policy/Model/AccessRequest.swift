@@ -68,6 +68,12 @@ public struct AccessRequest: Sendable, Hashable, Codable {
             self.user = user
             self.groups = groups
         }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            user = try container.decode(String.self, forKey: .user)
+            groups = try container.decodeIfPresent([String].self, forKey: .groups) ?? []
+        }
     }
 
     /// What was asked for, in words and as a fingerprint that identifies "the same request" when
@@ -107,6 +113,13 @@ public struct AccessRequest: Sendable, Hashable, Codable {
         public init(users: [String] = [], groups: [String] = []) {
             self.users = users
             self.groups = groups
+        }
+
+        /// Either list may be absent, as the CRD allows.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            users = try container.decodeIfPresent([String].self, forKey: .users) ?? []
+            groups = try container.decodeIfPresent([String].self, forKey: .groups) ?? []
         }
     }
 

@@ -199,4 +199,31 @@ struct PolicyEngineTests {
         try store.replace(with: good)
         #expect(store.engine.evaluate(Self.exec("ls")).outcome == .allow)
     }
+
+    @Test("Mutate rules resolve their patch values per request, and only in Enforce mode")
+    func mutations() throws {
+        let rules = """
+                  - name: default-team
+                    action: Mutate
+                    expression: "!has(object.metadata.labels) || !('team' in object.metadata.labels)"
+                    patch:
+                    - {op: add, path: /metadata/labels/team, value: unassigned}
+                    - {op: add, path: /metadata/annotations/owner, valueExpression: "request.user.name"}
+                    - {op: remove, path: /metadata/annotations/debug}
+            """
+        let request = RequestAttributes(
+            user: Self.alice, verb: "create", operation: .create, resource: "pods", namespace: "dev",
+            object: try CELValue(json: Data(#"{"metadata": {"name": "p"}}"#.utf8)))
+        let decision = try Self.engine(Self.policy("p", rules: rules)).evaluate(request)
+        #expect(decision.outcome == .allow)
+        let operations = try #require(decision.mutations.first?.operations, "\(decision)")
+        #expect(
+            operations.map(\.path.description) == [
+                "/metadata/labels/team", "/metadata/annotations/owner", "/metadata/annotations/debug",
+            ])
+        #expect(operations.map(\.value) == [.string("unassigned"), .string("alice"), nil])
+        let warned = try Self.engine(Self.policy("p", mode: "Warn", rules: rules)).evaluate(request)
+        #expect(warned.mutations.isEmpty)
+        #expect(warned.warnings == ["p/default-team would change this object (mode Warn)"])
+    }
 }

@@ -1,0 +1,71 @@
+import Foundation
+import Sandbox
+import TestSupport
+import Testing
+
+@Suite("portcullis certs and webhook config")
+struct WebhookCommandTests {
+    @Test("certs writes a CA and a serving certificate that openssl verifies, with the SANs asked for")
+    func certificates() async throws {
+        let directory = try Paths.makeScratchDirectory("certs")
+        let made = try await portcullis([
+            "certs", "--out", directory.path, "--dns-name", "portcullis.portcullis-system.svc", "--ip", "127.0.0.1",
+        ])
+        #expect(made.exitCode == 0, "\(made.standardError)")
+        let verify = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/openssl"),
+            arguments: [
+                "verify", "-CAfile", directory.appendingPathComponent("ca.crt").path,
+                directory.appendingPathComponent("tls.crt").path,
+            ])
+        #expect(verify.standardOutput.hasSuffix(": OK\n"), "\(verify.standardOutput)\(verify.standardError)")
+        let text = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/openssl"),
+            arguments: [
+                "x509", "-noout", "-ext", "subjectAltName", "-in", directory.appendingPathComponent("tls.crt").path,
+            ])
+        #expect(text.standardOutput.contains("DNS:portcullis.portcullis-system.svc, IP Address:127.0.0.1"))
+        let attributes = try FileManager.default.attributesOfItem(
+            atPath: directory.appendingPathComponent("tls.key").path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let secret = try await portcullis(["certs", "--secret", "webhook-tls", "--dns-name", "x.svc"])
+        #expect(secret.standardOutput.contains("type: kubernetes.io/tls"))
+        #expect(!secret.standardOutput.contains("ca.key"))
+        let neither = try await portcullis(["certs", "--ip", "not-an-ip", "--out", directory.path])
+        #expect(neither.exitCode == 1)
+        #expect(neither.standardError.contains("\"not-an-ip\" is not an IPv4 or IPv6 address"))
+    }
+
+    @Test("webhook config sends only what the policies decide, split by failure policy")
+    func configuration() async throws {
+        let directory = try Paths.makeScratchDirectory("webhook-config")
+        _ = try await portcullis(["certs", "--out", directory.path, "--dns-name", "x.svc"])
+        let result = try await portcullis([
+            "webhook", "config", "--policies",
+            Paths.packageRoot.appendingPathComponent("manifests/policies/examples").path,
+            "--service", "portcullis-system/portcullis-webhook:443", "--ca-file",
+            directory.appendingPathComponent("ca.crt").path,
+        ])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        let text = result.standardOutput
+        #expect(text.contains("kind: ValidatingWebhookConfiguration"))
+        #expect(!text.contains("kind: MutatingWebhookConfiguration"), "no example policy mutates")
+        #expect(
+            text.contains(
+                #"- {apiGroups: ["apps"], apiVersions: ["*"], resources: ["deployments"], operations: [CREATE, UPDATE], scope: "*"}"#
+            ))
+        #expect(text.contains(#"resources: ["pods/exec"], operations: [CONNECT]"#))
+        #expect(!text.contains(#"resources: ["secrets"]"#), "secret masking is read-only: nothing to admit")
+        #expect(
+            text.contains(
+                "service: {namespace: portcullis-system, name: portcullis-webhook, port: 443, path: /validate}"))
+        #expect(text.contains("timeoutSeconds: 5"))
+        #expect(text.contains("matchPolicy: Equivalent"))
+        #expect(text.contains("values: [kube-system, portcullis-system]"))
+        #expect(text.contains("name: guard.portcullis.portcullis.dev"))
+    }
+
+    private func portcullis(_ arguments: [String]) async throws -> ProcessResult {
+        try await ProcessRunner.run(Paths.productsDirectory.appendingPathComponent("portcullis"), arguments: arguments)
+    }
+}
