@@ -64,8 +64,10 @@ let package = Package(
                 "SPDY", "Policy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Yams", package: "Yams"),
             ] + nio,
             swiftSettings: strict
         ),
@@ -110,6 +112,7 @@ let package = Package(
         .testTarget(name: "SPDYTests", dependencies: ["SPDY"], swiftSettings: strict),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], swiftSettings: strict),
         .testTarget(name: "WebhookTests", dependencies: ["Webhook", "Policy"], swiftSettings: strict),
+        .testTarget(name: "KubeProxyTests", dependencies: ["KubeProxy", "Policy"], swiftSettings: strict),
         .testTarget(name: "PolicyTests", dependencies: ["Policy"], exclude: ["Fixtures"], swiftSettings: strict),
         // Reads the cel-spec conformance data from ../shared (third-party data, never copied here).
         .testTarget(name: "CELConformanceTests", dependencies: ["Policy"], swiftSettings: strict),
@@ -117,7 +120,8 @@ let package = Package(
         .testTarget(name: "CELDifferentialTests", dependencies: ["Policy"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["TestSupport", "Webhook", "Policy"], exclude: ["Fixtures"],
+            name: "IntegrationTests", dependencies: ["TestSupport", "Webhook", "Policy", "KubeProxy"],
+            exclude: ["Fixtures"],
             swiftSettings: strict),
     ]
 )

@@ -169,6 +169,7 @@ ALICE_TOKEN=$ALICE_TOKEN
 BOB_TOKEN=$BOB_TOKEN
 CAROL_TOKEN=$CAROL_TOKEN
 PKI_DIR=$dir/pki
+APISERVER_AUDIT_LOG=$log_dir/apiserver-audit.jsonl
 KUBECTL_1_20=$(kubectl_120_bin)
 SUPERVISOR_PID=$$
 EOF
@@ -267,7 +268,9 @@ run() {
     --kubelet-preferred-address-types=InternalIP \
     --kubelet-certificate-authority="$dir/pki/ca.crt" \
     --kubelet-client-certificate="$dir/pki/apiserver-kubelet-client.crt" \
-    --kubelet-client-key="$dir/pki/apiserver-kubelet-client.key"
+    --kubelet-client-key="$dir/pki/apiserver-kubelet-client.key" \
+    --audit-policy-file="$here/audit-policy.yaml" --audit-log-path="$log_dir/apiserver-audit.jsonl" \
+    --audit-log-maxsize=200 --audit-log-maxbackup=1
   start_component node-agent "$(agent_bin)" --listen "127.0.0.1:$NODE_AGENT_PORT" \
     --tls-cert "$dir/pki/node-agent.crt" --tls-key "$dir/pki/node-agent.key" \
     --client-ca "$dir/pki/ca.crt" --root "$dir/containers"

@@ -1,0 +1,167 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Policy
+
+/// The outcome of authenticating a caller.
+public enum CallerAuthentication: Sendable {
+    case authenticated(RequestAttributes.UserInfo, method: String)
+    /// Credentials were presented and refused; `detail` is for the audit log only.
+    case rejected(detail: String)
+    /// No credentials at all.
+    case anonymous
+}
+
+/// Authenticates a caller from its bearer token and TLS client certificate chain.
+public typealias CallerAuthenticator =
+    @Sendable (_ bearerToken: String?, _ clientCertificates: [NIOSSLCertificate]) async ->
+    CallerAuthentication
+
+/// One client request, as the gate sees it.
+struct ProxyRequest: Sendable {
+    var head: HTTPRequestHead
+    var body: ByteBuffer
+    var clientCertificates: [NIOSSLCertificate]
+    var remoteAddress: String
+    var receivedAt: Date
+}
+
+/// What to do with a request.
+enum GateVerdict: Sendable {
+    case respond(KubernetesStatus, AuditRecord)
+    case forward(UpstreamRequest, AuditRecord)
+}
+
+/// The request to send upstream, and what to do to its response.
+struct UpstreamRequest: Sendable {
+    var head: HTTPRequestHead
+    var body: ByteBuffer?
+    var isUpgrade: Bool
+    var warnings: [String]
+    var masks: [Decision.Mask]
+    var isWatch: Bool
+}
+
+/// Decides every request: who is calling, what they ask for, and what the policies say. The NIO
+/// handler only moves bytes; everything that can wait on I/O (TokenReview, OIDC keys, approvals)
+/// happens here, in async code.
+struct ProxyGate: Sendable {
+    let policies: PolicyStore
+    let authenticate: CallerAuthenticator
+    let upstreamHost: String
+    let authorization: UpstreamAuthorization
+
+    /// Largest request body read: the apiserver's own limit, since bodies are buffered so that
+    /// policies can see the object.
+    static let maximumRequestBody = 3 * 1024 * 1024
+
+    func decide(_ request: ProxyRequest) async -> GateVerdict {
+        var audit = AuditRecord(request: request)
+        let bearer = Self.bearerToken(request.head.headers)
+        let user: RequestAttributes.UserInfo
+        switch await authenticate(bearer, request.clientCertificates) {
+        case .authenticated(let identity, let method):
+            user = identity
+            audit.user = identity
+            audit.annotations["portcullis.dev/authentication"] = method
+        case .rejected(let detail):
+            audit.annotations["portcullis.dev/authentication-failure"] = detail
+            return .respond(.unauthorized(), audit)
+        case .anonymous:
+            audit.annotations["portcullis.dev/authentication-failure"] = "no credentials"
+            return .respond(.unauthorized(), audit)
+        }
+        let info: RequestInfo
+        do {
+            info = try RequestInfo(method: request.head.method.rawValue, target: request.head.uri)
+        } catch {
+            audit.annotations["portcullis.dev/rejected"] = error.message
+            return .respond(.badRequest("the request path cannot be used: \(error.message)"), audit)
+        }
+        audit.info = info
+        // Acting as someone else through the proxy would let one caller borrow another's policies
+        // and RBAC; the proxy itself is the only impersonator. Discovery (non-resource paths) is
+        // answered as the caller instead of refused: it reveals nothing about access, and kubectl
+        // cannot show the reason of a refused discovery request (it prints "unknown").
+        if info.isResourceRequest,
+            request.head.headers.contains(where: { $0.name.lowercased().hasPrefix("impersonate-") })
+        {
+            audit.annotations["portcullis.dev/decision"] = "Deny"
+            return .respond(
+                .forbidden("impersonation through Portcullis is not allowed; the proxy acts as you (\(user.name))"),
+                audit)
+        }
+        let query = RequestInfo.query(of: request.head.uri)
+        var attributes = info.attributes(user: user, query: query)
+        if ["create", "update", "patch"].contains(info.verb), request.body.readableBytes > 0,
+            request.head.headers.first(name: "content-type")?.lowercased().contains("json") ?? true
+        {
+            attributes.object = try? CELValue(json: Data(request.body.readableBytesView))
+        }
+        let decision = policies.engine.evaluate(attributes, now: request.receivedAt)
+        audit.decision = decision
+        switch decision.outcome {
+        case .deny:
+            return .respond(.forbidden(decision.message, resource: info.resource, name: info.name), audit)
+        case .review:
+            let approvers = decision.review.map(Self.describeApprovers) ?? "an approver"
+            return .respond(
+                .forbidden(
+                    "\(decision.message) (this needs approval by \(approvers))", resource: info.resource,
+                    name: info.name),
+                audit)
+        case .allow:
+            break
+        }
+        let isUpgrade = request.head.headers.contains(name: "upgrade")
+        var uri = info.canonicalPath
+        if info.isStream, info.subresource != "portforward" {
+            uri += "?" + StreamParameters(query: query).canonicalQuery
+        } else if let mark = request.head.uri.firstIndex(of: "?") {
+            uri += String(request.head.uri[mark...])
+        }
+        var head = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: uri)
+        head.headers = ForwardedHeaders.upstream(
+            from: request.head.headers, user: user, authorization: authorization.headerValue(), host: upstreamHost,
+            isUpgrade: isUpgrade, extraSession: audit.auditID)
+        if !decision.masks.isEmpty {
+            // Masking rewrites JSON; ask for JSON rather than protobuf.
+            head.headers.replaceOrAdd(
+                name: "Accept", value: Self.jsonAccept(request.head.headers.first(name: "accept")))
+            head.headers.remove(name: "Accept-Encoding")
+        }
+        var body: ByteBuffer?
+        if request.body.readableBytes > 0 || [.POST, .PUT, .PATCH].contains(request.head.method) {
+            body = request.body
+            head.headers.replaceOrAdd(name: "Content-Length", value: String(request.body.readableBytes))
+        }
+        return .forward(
+            UpstreamRequest(
+                head: head, body: body, isUpgrade: isUpgrade, warnings: decision.warnings, masks: decision.masks,
+                isWatch: info.verb == "watch"),
+            audit)
+    }
+
+    static func bearerToken(_ headers: HTTPHeaders) -> String? {
+        guard let value = headers.first(name: "authorization") else { return nil }
+        let parts = value.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+
+    /// Keeps the client's Table request (`as=Table`) in JSON form; drops protobuf.
+    static func jsonAccept(_ accept: String?) -> String {
+        guard let accept else { return "application/json" }
+        let kept = accept.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.hasPrefix("application/json") }
+        return kept.isEmpty ? "application/json" : kept.joined(separator: ", ")
+    }
+
+    static func describeApprovers(_ review: Decision.ReviewRequirement) -> String {
+        (review.spec.approverUsers.map { "user \($0.pattern)" }
+            + review.spec.approverGroups.map { "group \($0.pattern)" })
+            .joined(separator: " or ")
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Policy
+
+/// The proxy's front door: TLS, HTTP/1.1 with keep-alive, and the ``ProxyConnectionHandler`` per
+/// connection. kubectl offers h2 on ordinary requests and falls back to HTTP/1.1; upgrades
+/// (exec, attach, port-forward) need HTTP/1.1 anyway, so only `http/1.1` is negotiated.
+public final class ProxyServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        /// 0 picks a free port; see ``start()``'s result.
+        public var port: Int
+        public var certificateChainFile: String
+        public var privateKeyFile: String
+        /// CA of client certificates to accept; nil: no client-certificate authentication.
+        public var clientCAFile: String?
+
+        public init(
+            host: String, port: Int, certificateChainFile: String, privateKeyFile: String, clientCAFile: String? = nil
+        ) {
+            self.host = host
+            self.port = port
+            self.certificateChainFile = certificateChainFile
+            self.privateKeyFile = privateKeyFile
+            self.clientCAFile = clientCAFile
+        }
+    }
+
+    /// Names of the HTTP handlers, removed when a connection becomes an upgrade splice.
+    static let httpHandlerNames = ["http-decoder", "http-encoder", "http-pipelining", "http-errors", "proxy"]
+
+    private let configuration: Configuration
+    private let gate: ProxyGate
+    private let pool: UpstreamConnectionPool
+    private let services: ProxyServices
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state = NIOLockedValueBox<ServerQuiescingHelper?>(nil)
+
+    public init(
+        configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
+        authenticate: @escaping CallerAuthenticator, audit: AuditLog, metrics: ProxyMetrics = ProxyMetrics(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "portcullis.proxy")
+    ) throws {
+        self.configuration = configuration
+        self.pool = try UpstreamConnectionPool(configuration: upstream)
+        self.gate = ProxyGate(
+            policies: policies, authenticate: authenticate,
+            upstreamHost: upstream.port == 443 ? upstream.host : "\(upstream.host):\(upstream.port)",
+            authorization: pool.authorization)
+        self.services = ProxyServices(audit: audit, metrics: metrics)
+        self.group = group
+        self.logger = logger
+    }
+
+    /// Binds and starts serving; returns the bound port.
+    @discardableResult
+    public func start() async throws -> Int {
+        let tls = try makeTLSContext()
+        let quiesce = ServerQuiescingHelper(group: group)
+        let gate = self.gate
+        let pool = self.pool
+        let services = self.services
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOSSLServerHandler(context: tls))
+                    try sync.addHandler(
+                        ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+                        name: "http-decoder")
+                    try sync.addHandler(HTTPResponseEncoder(), name: "http-encoder")
+                    try sync.addHandler(HTTPServerPipelineHandler(), name: "http-pipelining")
+                    try sync.addHandler(HTTPServerProtocolErrorHandler(), name: "http-errors")
+                    try sync.addHandler(
+                        ProxyConnectionHandler(gate: gate, pool: pool, services: services), name: "proxy")
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .bind(host: configuration.host, port: configuration.port)
+            .get()
+        state.withLockedValue { $0 = quiesce }
+        let port = channel.localAddress?.port ?? configuration.port
+        logger.info("proxy serving", metadata: ["address": "https://\(configuration.host):\(port)"])
+        return port
+    }
+
+    /// Stops accepting, lets requests in flight finish, closes idle connections.
+    public func shutdown() async throws {
+        guard let quiesce = state.withLockedValue({ $0 }) else { return }
+        let promise = group.next().makePromise(of: Void.self)
+        quiesce.initiateShutdown(promise: promise)
+        try await promise.futureResult.get()
+        state.withLockedValue { $0 = nil }
+    }
+
+    private func makeTLSContext() throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(configuration.certificateChainFile).map {
+            NIOSSLCertificateSource.certificate($0)
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain,
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: configuration.privateKeyFile, format: .pem)))
+        tls.minimumTLSVersion = .tlsv12
+        tls.applicationProtocols = ["http/1.1"]
+        if let clientCAFile = configuration.clientCAFile {
+            // Ask for a client certificate, but do not require one: tokens are fine too.
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(clientCAFile))
+            tls.certificateVerification = .optionalVerification
+            tls.sendCANameList = true
+        }
+        return try NIOSSLContext(configuration: tls)
+    }
+}

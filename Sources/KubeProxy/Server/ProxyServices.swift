@@ -1,0 +1,62 @@
+import Foundation
+import Prometheus
+
+/// What every connection shares besides the gate: the audit log and metrics.
+final class ProxyServices: Sendable {
+    let audit: AuditLog
+    let metrics: ProxyMetrics
+
+    init(audit: AuditLog, metrics: ProxyMetrics) {
+        self.audit = audit
+        self.metrics = metrics
+    }
+
+    /// Records a finished request in the audit log and the metrics.
+    func record(_ record: AuditRecord) {
+        let now = Date()
+        audit.write(record, completedAt: now)
+        metrics.recordRequest(
+            decision: record.decision?.outcome.rawValue ?? (record.user == nil ? "Unauthenticated" : "None"),
+            code: record.responseCode, duration: .milliseconds(Int64(now.timeIntervalSince(record.receivedAt) * 1000)))
+    }
+}
+
+/// The proxy's Prometheus metrics.
+public final class ProxyMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+    }
+
+    func recordRequest(decision: String, code: Int, duration: Duration) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "requests", unitName: "total",
+                helpText: "Requests answered, by policy decision and HTTP status."),
+            labels: [("decision", decision), ("code", String(code))]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "request_duration", unitName: "seconds",
+                helpText: "Time from a request's arrival to the end of its response."),
+            labels: [], buckets: Self.latencyBuckets
+        ).record(duration)
+    }
+
+    func recordUpstreamError() {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "upstream_errors", unitName: "total",
+                helpText: "Failures to reach or read from the Kubernetes API server."),
+            labels: []
+        ).increment()
+    }
+
+    static let latencyBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5), .seconds(30),
+    ]
+
+    public func render() -> String { registry.emitToString() }
+}

@@ -1,0 +1,104 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Keep-alive HTTP/1.1 connections to the apiserver, kept per event loop: a downstream request
+/// is forwarded on a connection of its own event loop, so its bytes never hop threads.
+final class UpstreamConnectionPool: Sendable {
+    let configuration: UpstreamConfiguration
+    let authorization: UpstreamAuthorization
+    private let tls: NIOSSLContext
+    private let idle = NIOLockedValueBox<[ObjectIdentifier: [Channel]]>([:])
+
+    /// Idle connections kept per event loop; more are closed when released.
+    static let maximumIdlePerEventLoop = 32
+    static let connectTimeout = TimeAmount.seconds(10)
+
+    init(configuration: UpstreamConfiguration) throws {
+        self.configuration = configuration
+        self.authorization = UpstreamAuthorization(configuration.credential)
+        self.tls = try configuration.makeTLSContext()
+    }
+
+    /// An idle connection of `eventLoop`, or a new one, ready for an HTTP request.
+    func lease(on eventLoop: any EventLoop) -> EventLoopFuture<(channel: Channel, reused: Bool)> {
+        let key = ObjectIdentifier(eventLoop)
+        while let channel = idle.withLockedValue({ $0[key]?.popLast() }) {
+            if channel.isActive { return eventLoop.makeSucceededFuture((channel, true)) }
+        }
+        return connect(on: eventLoop, http: true).map { ($0, false) }
+    }
+
+    /// Puts a connection back after a complete response that allows keep-alive.
+    func release(_ channel: Channel, reusable: Bool) {
+        guard reusable, channel.isActive else {
+            channel.close(promise: nil)
+            return
+        }
+        let kept = idle.withLockedValue { pool -> Bool in
+            let key = ObjectIdentifier(channel.eventLoop)
+            guard pool[key, default: []].count < Self.maximumIdlePerEventLoop else { return false }
+            pool[key, default: []].append(channel)
+            return true
+        }
+        if !kept { channel.close(promise: nil) }
+    }
+
+    /// A new TLS connection. With `http`, it carries HTTP/1.1 client handlers and an
+    /// ``UpstreamResponseRouter``; without, it is a raw byte stream (for upgrades).
+    func connect(on eventLoop: any EventLoop, http: Bool) -> EventLoopFuture<Channel> {
+        let tls = self.tls
+        let serverName = configuration.serverName
+        return ClientBootstrap(group: eventLoop)
+            .connectTimeout(Self.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    let hostname = serverName.first?.isNumber == true && serverName.contains(".") ? nil : serverName
+                    try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                    if http {
+                        try sync.addHTTPClientHandlers()
+                        try sync.addHandler(UpstreamResponseRouter())
+                    }
+                }
+            }
+            .connect(host: configuration.host, port: configuration.port)
+    }
+}
+
+/// Hands each response part of an upstream connection to whoever is waiting for it.
+final class UpstreamResponseRouter: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    enum Event {
+        case part(HTTPClientResponsePart)
+        case failed(any Error)
+    }
+
+    /// Set by the request being forwarded; nil while the connection is idle in the pool.
+    var sink: ((Event) -> Void)?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if let sink {
+            sink(.part(part))
+        } else {
+            context.close(promise: nil)  // bytes on an idle connection: the stream is out of step
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        sink?(.failed(ChannelError.eof))
+        sink = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        sink?(.failed(error))
+        sink = nil
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,289 @@
+import Foundation
+import KubeProxy
+import Policy
+import Sandbox
+import TestSupport
+import Testing
+import Webhook
+
+/// The proxy in front of the real kube-apiserver, driven by real kubectl: kubectl → Portcullis
+/// (TLS, authentication, policy) → the apiserver as `portcullis-proxy`, impersonating the caller.
+@Suite("Proxy in front of the real apiserver", .serialized)
+struct ProxyIntegrationTests {
+    struct Running: Sendable {
+        let cluster: ClusterDescription
+        let port: Int
+        let directory: URL
+        let caFile: URL
+        let auditFile: URL
+
+        /// A kubeconfig for `identity` that points at the proxy with that identity's token.
+        func kubeconfig(_ identity: TestIdentity) throws -> URL {
+            let file = directory.appendingPathComponent("\(identity.rawValue)-via-proxy.kubeconfig")
+            try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: portcullis, cluster: {server: "https://127.0.0.1:\(port)", certificate-authority: "\(caFile.path)"}}]
+            users: [{name: \(identity.rawValue), user: {token: "\(cluster.token(for: identity))"}}]
+            contexts: [{name: portcullis, context: {cluster: portcullis, user: \(identity.rawValue)}}]
+            current-context: portcullis
+            """.write(to: file, atomically: true, encoding: .utf8)
+            return file
+        }
+    }
+
+    actor Fixture {
+        static let shared = Fixture()
+        private var running: Running?
+        private var server: ProxyServer?
+
+        func start() async throws -> Running {
+            if let running { return running }
+            let cluster = try await TestCluster.shared()
+            let directory = try Paths.makeScratchDirectory("proxy")
+            let bundle = try CertificateBundle.generate(
+                commonName: "127.0.0.1", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"])
+            try bundle.write(to: directory)
+            let engine = try PolicyEngine(paths: [
+                Paths.packageRoot.appendingPathComponent("manifests/policies/examples").path,
+                Paths.packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures/proxy-policies.yaml").path,
+            ])
+            let tokens = try StaticTokens(file: cluster.pkiDirectory.appendingPathComponent("tokens.csv"))
+            let auditFile = directory.appendingPathComponent("audit.jsonl")
+            let server = try ProxyServer(
+                configuration: .init(
+                    host: "127.0.0.1", port: 0, certificateChainFile: directory.appendingPathComponent("tls.crt").path,
+                    privateKeyFile: directory.appendingPathComponent("tls.key").path),
+                upstream: try .kubeconfig(cluster.kubeconfig(for: "proxy").path), policies: PolicyStore(engine),
+                authenticate: { token, _ in tokens.authenticate(token) }, audit: try AuditLog(path: auditFile.path))
+            let port = try await server.start()
+            self.server = server
+            let running = Running(
+                cluster: cluster, port: port, directory: directory, caFile: directory.appendingPathComponent("ca.crt"),
+                auditFile: auditFile)
+            self.running = running
+            return running
+        }
+    }
+
+    /// The test cluster's token file, as the apiserver reads it (a stand-in for the proxy's own
+    /// authenticators in this suite, which is about forwarding and policy).
+    struct StaticTokens: Sendable {
+        let users: [String: RequestAttributes.UserInfo]
+
+        init(file: URL) throws {
+            var users: [String: RequestAttributes.UserInfo] = [:]
+            for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
+                let fields = line.split(separator: ",", maxSplits: 3).map(String.init)
+                guard fields.count == 4 else { continue }
+                let groups = fields[3].trimmingCharacters(in: CharacterSet(charactersIn: "\"")).split(separator: ",")
+                    .map(String.init)
+                users[fields[0]] = .init(name: fields[1], uid: fields[2], groups: groups + ["system:authenticated"])
+            }
+            self.users = users
+        }
+
+        func authenticate(_ token: String?) -> CallerAuthentication {
+            guard let token else { return .anonymous }
+            guard let user = users[token] else { return .rejected(detail: "unknown static token") }
+            return .authenticated(user, method: "static-token")
+        }
+    }
+
+    static func kubectl(
+        _ arguments: [String], as identity: TestIdentity, minor: String = "1.33", input: String? = nil,
+        environment: [String: String] = [:]
+    ) async throws -> ProcessResult {
+        let running = try await Fixture.shared.start()
+        return try await Kubectl.named(minor).run(
+            arguments, kubeconfig: try running.kubeconfig(identity), home: try Paths.makeScratchDirectory("home"),
+            environment: environment, standardInput: input.map { Data($0.utf8) })
+    }
+
+    static func admin(_ arguments: [String], input: String? = nil) async throws -> ProcessResult {
+        let cluster = try await TestCluster.shared()
+        return try await Kubectl.named("1.33").run(
+            arguments, kubeconfig: cluster.adminKubeconfig, home: try Paths.makeScratchDirectory("home"),
+            standardInput: input.map { Data($0.utf8) })
+    }
+
+    @Test("reads work through the proxy for every kubectl version", arguments: ["1.27", "1.30", "1.33", "1.37"])
+    func reads(minor: String) async throws {
+        let namespaces = try await Self.kubectl(["get", "namespaces", "-o", "name"], as: .alice, minor: minor)
+        #expect(namespaces.exitCode == 0, "\(namespaces.standardError)")
+        #expect(namespaces.standardOutput.contains("namespace/dev"))
+        let pods = try await Self.kubectl(["-n", "prod", "get", "pods"], as: .alice, minor: minor)
+        #expect(pods.exitCode == 0, "\(pods.standardError)")
+        #expect(pods.standardOutput.contains("web"))
+    }
+
+    @Test("RBAC applies to the impersonated user, and the apiserver sees the proxy acting as them")
+    func impersonatedRBAC() async throws {
+        let refused = try await Self.kubectl(["-n", "prod", "delete", "pod", "web", "--dry-run=server"], as: .alice)
+        #expect(refused.exitCode == 1)
+        #expect(
+            refused.standardError.contains(
+                #"User "alice" cannot delete resource "pods" in API group "" in the namespace "prod""#))
+        let running = try await Fixture.shared.start()
+        let auditLog = try String(contentsOfFile: running.cluster.values["APISERVER_AUDIT_LOG"] ?? "", encoding: .utf8)
+        let events = auditLog.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let deletes = events.filter {
+            $0["verb"] as? String == "delete" && ($0["objectRef"] as? [String: Any])?["namespace"] as? String == "prod"
+        }
+        #expect(!deletes.isEmpty)
+        for event in deletes {
+            #expect((event["user"] as? [String: Any])?["username"] as? String == "portcullis-proxy")
+            #expect((event["impersonatedUser"] as? [String: Any])?["username"] as? String == "alice")
+        }
+        #expect(
+            !auditLog.contains(running.cluster.token(for: .alice)), "the user's token must never reach the apiserver")
+    }
+
+    @Test("a denied request shows the policy's message, and a warned one the warning")
+    func denyAndWarn() async throws {
+        _ = try await Self.admin(["-n", "dev", "create", "configmap", "protected-settings", "--from-literal=a=b"])
+        let denied = try await Self.kubectl(["-n", "dev", "delete", "configmap", "protected-settings"], as: .alice)
+        #expect(denied.exitCode == 1)
+        #expect(
+            denied.standardError.contains(
+                "Error from server (Forbidden): protected configmaps cannot be deleted; ask the platform team"))
+        let listed = try await Self.kubectl(["-n", "dev", "get", "configmaps"], as: .alice)
+        #expect(listed.exitCode == 0, "\(listed.standardError)")
+        #expect(listed.standardError.contains("Warning: configmap listings are audited"))
+    }
+
+    @Test("Secret values are masked in -o yaml, -o json and lists")
+    func masking() async throws {
+        _ = try await Self.admin(["-n", "dev", "delete", "secret", "db-password", "--ignore-not-found"])
+        let created = try await Self.admin([
+            "-n", "dev", "create", "secret", "generic", "db-password", "--from-literal=password=hunter2",
+        ])
+        #expect(created.exitCode == 0, "\(created.standardError)")
+        let secretValue = Data("hunter2".utf8).base64EncodedString()
+        for format in ["yaml", "json"] {
+            let shown = try await Self.kubectl(["-n", "dev", "get", "secret", "db-password", "-o", format], as: .bob)
+            #expect(shown.exitCode == 0, "\(shown.standardError)")
+            #expect(!shown.standardOutput.contains(secretValue))
+            #expect(shown.standardOutput.contains(Data("****".utf8).base64EncodedString()))
+        }
+        let listed = try await Self.kubectl(["-n", "dev", "get", "secrets", "-o", "json"], as: .bob)
+        #expect(!listed.standardOutput.contains(secretValue))
+        let table = try await Self.kubectl(["-n", "dev", "get", "secrets"], as: .bob)
+        #expect(table.standardOutput.contains("db-password"), "\(table.standardError)")
+        let direct = try await Self.admin(["-n", "dev", "get", "secret", "db-password", "-o", "yaml"])
+        #expect(direct.standardOutput.contains(secretValue), "straight to the apiserver the value is there")
+    }
+
+    @Test("a client asking to impersonate is refused")
+    func clientImpersonation() async throws {
+        let refused = try await Self.kubectl(["--as=bob", "get", "namespaces"], as: .alice)
+        #expect(refused.exitCode == 1)
+        #expect(refused.standardError.contains("impersonation through Portcullis is not allowed"))
+    }
+
+    @Test("bad or missing tokens get a plain 401")
+    func unauthenticated() async throws {
+        let running = try await Fixture.shared.start()
+        for token in ["not-a-token", ""] {
+            let result = try await ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/curl"),
+                arguments: [
+                    "-sS", "--cacert", running.caFile.path, "-H", "Authorization: Bearer \(token)",
+                    "-o", "/dev/stdout", "-w", "\n%{http_code}", "https://127.0.0.1:\(running.port)/api/v1/namespaces",
+                ])
+            #expect(result.standardOutput.hasSuffix("\n401"), "\(result.standardOutput)")
+            #expect(result.standardOutput.contains(#""message":"Unauthorized""#))
+            #expect(!result.standardOutput.contains("static token"))
+        }
+    }
+
+    @Test(
+        "ambiguous paths cannot reach a resource",
+        arguments: [
+            "/api/v1/namespaces/dev/../prod/secrets", "/api/v1/namespaces/prod%2Fsecrets",
+            "//api/v1/namespaces/prod/secrets",
+        ])
+    func pathTricks(path: String) async throws {
+        let running = try await Fixture.shared.start()
+        let result = try await ProcessRunner.run(
+            URL(fileURLWithPath: "/usr/bin/curl"),
+            arguments: [
+                "-sS", "--path-as-is", "--cacert", running.caFile.path, "-H",
+                "Authorization: Bearer \(running.cluster.token(for: .bob))", "-w", "\n%{http_code}",
+                "https://127.0.0.1:\(running.port)\(path)",
+            ])
+        #expect(result.standardOutput.hasSuffix("\n400"), "\(result.standardOutput)")
+    }
+
+    @Test(
+        "exec passes through with exit codes, over SPDY and after the WebSocket fallback",
+        arguments: ["1.27", "1.33", "1.37"])
+    func exec(minor: String) async throws {
+        let result = try await Self.kubectl(
+            ["-n", "dev", "exec", "web", "-c", "app", "--", "sh", "-c", "echo via-proxy; echo err >&2; exit 3"],
+            as: .alice, minor: minor)
+        #expect(result.exitCode == 3, "\(result.standardError)")
+        #expect(result.standardOutput == "via-proxy\n")
+        #expect(result.standardError.hasPrefix("err\n"))
+    }
+
+    @Test("an exec the policies deny is refused before it starts")
+    func execDenied() async throws {
+        let result = try await Self.kubectl(["-n", "prod", "exec", "web", "--", "rm", "-rf", "/tmp/data"], as: .bob)
+        #expect(result.exitCode == 1)
+        #expect(result.standardError.contains("recursive deletes are blocked in production"), "\(result.standardError)")
+    }
+
+    @Test("port-forward works through the proxy")
+    func portForward() async throws {
+        let running = try await Fixture.shared.start()
+        let body = Data((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let server = try LoopbackServer(.http(body: body))
+        let forward = try BackgroundProcess(
+            executable: try Kubectl.named("1.33").path,
+            arguments: [
+                "--kubeconfig", try running.kubeconfig(.alice).path, "-n", "dev", "port-forward", "pod/web",
+                ":\(server.port)",
+            ],
+            environment: Kubectl.environment(home: try Paths.makeScratchDirectory("home")))
+        defer { forward.stop() }
+        let port = try #require(Int(try await forward.waitForMatch(#"Forwarding from 127\.0\.0\.1:(\d+)"#)))
+        #expect(try await LoopbackClient.httpGet(port: port) == body)
+    }
+
+    @Test("watches stream events as they happen")
+    func watch() async throws {
+        let running = try await Fixture.shared.start()
+        let name = "watched-\(UUID().uuidString.prefix(6).lowercased())"
+        let watch = try BackgroundProcess(
+            executable: try Kubectl.named("1.33").path,
+            arguments: [
+                "--kubeconfig", try running.kubeconfig(.alice).path, "-n", "dev", "get", "configmaps", "-w", "-o",
+                "name",
+            ],
+            environment: Kubectl.environment(home: try Paths.makeScratchDirectory("home")))
+        defer { watch.stop() }
+        try await Task.sleep(for: .seconds(1))
+        _ = try await Self.admin(["-n", "dev", "create", "configmap", name])
+        _ = try await watch.waitForMatch("configmap/(\(name))")
+    }
+
+    @Test("every request lands in the audit log with the caller and the decision")
+    func audit() async throws {
+        _ = try await Self.kubectl(["-n", "dev", "delete", "configmap", "protected-audit-check"], as: .alice)
+        let running = try await Fixture.shared.start()
+        let lines = try String(contentsOf: running.auditFile, encoding: .utf8).split(separator: "\n")
+        let events = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let denied = try #require(
+            events.last { ($0["objectRef"] as? [String: Any])?["name"] as? String == "protected-audit-check" })
+        #expect(denied["apiVersion"] as? String == "audit.k8s.io/v1")
+        #expect((denied["user"] as? [String: Any])?["username"] as? String == "alice")
+        #expect((denied["responseStatus"] as? [String: Any])?["code"] as? Int == 403)
+        let annotations = try #require(denied["annotations"] as? [String: String])
+        #expect(annotations["portcullis.dev/decision"] == "Deny")
+        #expect(annotations["portcullis.dev/rule"] == "keep-protected")
+        #expect(!lines.joined().contains(running.cluster.token(for: .alice)))
+    }
+}
