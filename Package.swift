@@ -102,6 +102,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Benchmarks: executables run by hand or by scripts/benchmark, never as tests.
+        .executableTarget(
+            name: "SPDYBenchmark", dependencies: ["SPDY", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/SPDYBenchmark", swiftSettings: strict),
         // Helpers for tests only: the shared test cluster, kubectl matrix, processes and ptys.
         .target(
             name: "TestSupport",
@@ -109,7 +113,29 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "SPDYTests", dependencies: ["SPDY"], swiftSettings: strict),
+        .testTarget(
+            name: "SPDYTests",
+            dependencies: [
+                "SPDY",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        // Real kubectl (1.20-1.37) and the Python client against a test server built on the SPDY module.
+        .testTarget(
+            name: "SPDYInteropTests",
+            dependencies: [
+                "SPDY", "TestSupport", "Sandbox",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], swiftSettings: strict),
         .testTarget(name: "WebhookTests", dependencies: ["Webhook", "Policy"], swiftSettings: strict),
         .testTarget(name: "KubeProxyTests", dependencies: ["KubeProxy", "Policy"], swiftSettings: strict),

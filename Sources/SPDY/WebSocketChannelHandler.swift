@@ -1,0 +1,256 @@
+import NIOCore
+import NIOWebSocket
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// The channel framing of Kubernetes WebSocket streams (protocols.md §4.2): each message is
+/// `[channel][payload]`, or for the base64 protocols a text message `'0'+channel` + base64.
+struct WebSocketChannelFraming: Hashable, Sendable {
+    /// Text messages with base64 payloads (`*base64.channel.k8s.io`).
+    var base64: Bool
+    /// v5: `[0xFF, channel]` closes a channel (stdin EOF, §4.3).
+    var closeSignal: Bool
+
+    static let closeChannel: UInt8 = 0xFF
+}
+
+/// Carries a WebSocket's numbered channels to and from async code (protocols.md §4.2, §4.3, §4.5).
+///
+/// Inbound messages for the registered channels feed ``InboundByteStream``s (empty messages and unknown
+/// channels are ignored, as the apiserver does); a v5 CLOSE ends one. When a consumer falls behind, the
+/// channel stops reading. Pings are answered (kubectl drops a connection after 61 s without pongs), the
+/// peer's Close is echoed, and writes wait while the channel is not writable. Put a
+/// `NIOWebSocketFrameAggregator` in front of it: a message may arrive fragmented.
+final class WebSocketChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private struct Input {
+        var source: InboundByteStream.Source?
+        var blocked = false
+        var consumerGone = false
+    }
+
+    let framing: WebSocketChannelFraming
+    private let eventLoop: any EventLoop
+    private let highWatermark: Int
+    private var context: ChannelHandlerContext?
+    private var inputs: [UInt8: Input] = [:]
+    private var blockedInputs = 0
+    private var readPending = false
+    private var writabilityWaiters: [EventLoopPromise<Void>] = []
+    private var closeSent = false
+    private var ended = false
+
+    init(framing: WebSocketChannelFraming, eventLoop: any EventLoop, highWatermark: Int = 16) {
+        self.framing = framing
+        self.eventLoop = eventLoop
+        self.highWatermark = highWatermark
+    }
+
+    private var loopBoundSelf: NIOLoopBound<WebSocketChannelHandler> { NIOLoopBound(self, eventLoop: eventLoop) }
+
+    /// Registers an inbound channel and returns what arrives on it. Call before the first read.
+    func makeInput(channel: UInt8) -> InboundByteStream {
+        let eventLoop = self.eventLoop
+        let handler = loopBoundSelf
+        let (stream, source) = InboundByteStream.makeStream(
+            highWatermark: highWatermark,
+            onDemand: { eventLoop.execute { handler.value.consumerWantsMore(channel) } },
+            onTermination: { eventLoop.execute { handler.value.consumerGone(channel) } })
+        inputs[channel] = Input(source: source)
+        return stream
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        endEverything()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        endEverything()
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            let waiters = writabilityWaiters
+            writabilityWaiters.removeAll()
+            for waiter in waiters { waiter.succeed() }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func endEverything() {
+        guard !ended else { return }
+        ended = true
+        let error = SPDYError(.sessionClosed, "the WebSocket connection ended")
+        for (channel, var input) in inputs {
+            input.source?.finish(error)
+            input.source = nil
+            inputs[channel] = input
+        }
+        let waiters = writabilityWaiters
+        writabilityWaiters.removeAll()
+        for waiter in waiters { waiter.fail(error) }
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .ping:
+            context.writeAndFlush(
+                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+        case .connectionClose:
+            sendClose(context: context, code: .normalClosure)
+            context.close(promise: nil)
+        case .binary, .text:
+            guard let (channel, payload) = decodeMessage(frame.unmaskedData, isText: frame.opcode == .text) else {
+                return
+            }
+            receivedMessage(channel: channel, payload: payload, context: context)
+        default:
+            break
+        }
+    }
+
+    private func decodeMessage(_ message: ByteBuffer, isText: Bool) -> (UInt8, ByteBuffer)? {
+        var message = message
+        guard let first = message.readInteger(as: UInt8.self) else { return nil }
+        guard framing.base64, isText else { return (first, message) }
+        // '0'+channel, then standard base64 with padding.
+        guard first >= UInt8(ascii: "0"), let decoded = Data(base64Encoded: Data(message.readableBytesView)) else {
+            return nil
+        }
+        return (first - UInt8(ascii: "0"), ByteBuffer(bytes: decoded))
+    }
+
+    private func receivedMessage(channel: UInt8, payload: ByteBuffer, context: ChannelHandlerContext) {
+        if channel == WebSocketChannelFraming.closeChannel, framing.closeSignal {
+            // [0xFF, channel], exactly two bytes; anything else makes the server drop the connection (§4.3).
+            guard payload.readableBytes == 1, let closed = payload.getInteger(at: payload.readerIndex, as: UInt8.self)
+            else {
+                sendClose(context: context, code: .protocolError)
+                context.close(promise: nil)
+                return
+            }
+            finishInput(closed)
+            return
+        }
+        guard var input = inputs[channel], let source = input.source, !input.consumerGone, payload.readableBytes > 0
+        else { return }
+        switch source.yield(payload) {
+        case .produceMore: break
+        case .stopProducing:
+            if !input.blocked {
+                input.blocked = true
+                blockedInputs += 1
+            }
+        case .dropped: input.consumerGone = true
+        }
+        inputs[channel] = input
+    }
+
+    private func finishInput(_ channel: UInt8) {
+        guard var input = inputs[channel] else { return }
+        input.source?.finish()
+        input.source = nil
+        unblock(&input)
+        inputs[channel] = input
+    }
+
+    private func consumerWantsMore(_ channel: UInt8) {
+        guard var input = inputs[channel] else { return }
+        unblock(&input)
+        inputs[channel] = input
+    }
+
+    private func consumerGone(_ channel: UInt8) {
+        guard var input = inputs[channel] else { return }
+        input.consumerGone = true
+        unblock(&input)
+        inputs[channel] = input
+    }
+
+    private func unblock(_ input: inout Input) {
+        guard input.blocked else { return }
+        input.blocked = false
+        blockedInputs -= 1
+        if blockedInputs == 0, readPending, let context {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if blockedInputs > 0 {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    // MARK: Outbound (from tasks)
+
+    /// Sends `payload` on `channel`, in messages of at most 32 KiB; an empty payload sends the bare channel
+    /// byte (the connection marker, §4.2). Completes when the connection can take more.
+    func send(channel: UInt8, payload: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let context, !ended, !closeSent else {
+            return eventLoop.makeFailedFuture(SPDYError(.sessionClosed, "the WebSocket connection ended"))
+        }
+        var remaining = payload
+        repeat {
+            let chunk = remaining.readSlice(length: min(32 << 10, remaining.readableBytes))!
+            context.write(wrapOutboundOut(message(channel: channel, payload: chunk)), promise: nil)
+        } while remaining.readableBytes > 0
+        context.flush()
+        if context.channel.isWritable { return eventLoop.makeSucceededVoidFuture() }
+        let waiter = eventLoop.makePromise(of: Void.self)
+        writabilityWaiters.append(waiter)
+        return waiter.futureResult
+    }
+
+    private func message(channel: UInt8, payload: ByteBuffer) -> WebSocketFrame {
+        if framing.base64 {
+            let text =
+                String(UnicodeScalar(UInt8(ascii: "0") + channel))
+                + Data(payload.readableBytesView).base64EncodedString()
+            return WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text))
+        }
+        var data = ByteBufferAllocator().buffer(capacity: payload.readableBytes + 1)
+        data.writeInteger(channel)
+        data.writeImmutableBuffer(payload)
+        return WebSocketFrame(fin: true, opcode: .binary, data: data)
+    }
+
+    /// Sends Close 1000 and closes the connection once it is written (§4.4).
+    func close() -> EventLoopFuture<Void> {
+        guard let context, !ended else { return eventLoop.makeSucceededVoidFuture() }
+        sendClose(context: context, code: .normalClosure)
+        let closed = eventLoop.makePromise(of: Void.self)
+        context.close(promise: closed)
+        return closed.futureResult.recover { _ in }
+    }
+
+    private func sendClose(context: ChannelHandlerContext, code: WebSocketErrorCode) {
+        guard !closeSent, context.channel.isActive else { return }
+        closeSent = true
+        var payload = context.channel.allocator.buffer(capacity: 2)
+        payload.write(webSocketErrorCode: code)
+        context.writeAndFlush(
+            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+    }
+}

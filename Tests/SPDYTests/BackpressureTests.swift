@@ -1,0 +1,65 @@
+import NIOCore
+import NIOEmbedded
+import Testing
+
+@testable import SPDY
+
+/// Counts the read requests that reach the head of the pipeline.
+final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = Any
+    private(set) var reads = 0
+
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+}
+
+@Suite("Stream backpressure")
+struct BackpressureTests {
+    @Test("an unread stream stops the connection's reads at maxBufferedFramesPerStream, and reading it resumes them")
+    func readGating() async throws {
+        let channel = NIOAsyncTestingChannel()
+        let counter = ReadCounter()
+        let limits = SPDYLimits(maxBufferedFramesPerStream: 8)
+        let box = SPDYSessionBox()
+        try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(counter)
+            box.session = try channel.pipeline.syncOperations.addSPDYSessionHandlers(
+                configuration: SPDYSessionConfiguration(role: .server, limits: limits))
+        }.get()
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
+        let session = try #require(box.session)
+        var peer = TestPeer()
+        try await channel.writeInbound(
+            try peer.bytes(.synStream(SPDYSynStreamFrame(streamID: SPDYStreamID(1), headers: ["streamtype": "data"]))))
+        var streams = session.inboundStreams.makeAsyncIterator()
+        let stream = try #require(await streams.next())
+        try await stream.reply()
+
+        func readsAfterRequest() async throws -> Int {
+            try await channel.eventLoop.submit { channel.read() }.get()
+            return try await channel.eventLoop.submit { counter.reads }.get()
+        }
+        var reads = try await readsAfterRequest()
+        for index in 0..<7 {
+            let frame = SPDYDataFrame(streamID: SPDYStreamID(1), data: ByteBuffer(string: "chunk \(index)"))
+            try await channel.writeInbound(try peer.bytes(.data(frame)))
+        }
+        // Seven unread frames, one below the limit: reads still go through.
+        #expect(try await readsAfterRequest() == reads + 1)
+        reads += 1
+        let eighth = SPDYDataFrame(streamID: SPDYStreamID(1), data: ByteBuffer(string: "chunk 7"))
+        try await channel.writeInbound(try peer.bytes(.data(eighth)))
+        // Eight, the limit: the stream is full, so the read request is held back.
+        #expect(try await readsAfterRequest() == reads)
+        var iterator = stream.inbound.makeAsyncIterator()
+        for index in 0..<8 {
+            #expect(try await iterator.next().map { String(buffer: $0) } == "chunk \(index)")
+        }
+        // Drained below the low watermark: the held read goes out.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await channel.eventLoop.submit { counter.reads }.get() == reads + 1)
+        _ = try? await channel.finish()
+    }
+}
