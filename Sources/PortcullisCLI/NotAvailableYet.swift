@@ -27,12 +27,6 @@ struct ForwardCommand: NotAvailableYet {
     static let deliveredBy = "Database and SSH targets"
 }
 
-struct ApproveCommand: NotAvailableYet {
-    static let configuration = CommandConfiguration(
-        commandName: "approve", abstract: "Approve or deny a held request or command.")
-    static let deliveredBy = "Streams"
-}
-
 struct ReplayCommand: NotAvailableYet {
     static let configuration = CommandConfiguration(
         commandName: "replay", abstract: "Replay a recorded session.")

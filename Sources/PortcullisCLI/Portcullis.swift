@@ -12,6 +12,7 @@ struct Portcullis: AsyncParsableCommand {
             ForwardCommand.self,
             PolicyCommand.self,
             ApproveCommand.self,
+            DenyCommand.self,
             ReplayCommand.self,
             CertsCommand.self,
             KubeconfigCommand.self,

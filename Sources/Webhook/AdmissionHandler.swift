@@ -26,6 +26,9 @@ public struct AdmissionHandler: Sendable {
         }
     }
 
+    /// Tolerance between the clocks of whoever stamped an approval and the webhook.
+    static let clockSkew: TimeInterval = 60
+
     /// The `userInfo.extra` key the proxy sets on every impersonated request.
     public static let proxySessionExtraKey = "portcullis.dev/session"
 
@@ -68,6 +71,9 @@ public struct AdmissionHandler: Sendable {
         guard request.operation == "CREATE" || request.operation == "UPDATE", let object = request.object else {
             return AdmissionResponse(uid: request.uid, allowed: true)
         }
+        if request.resource.group == PolicyAPI.group, request.resource.resource == "accessrequests" {
+            return stampDecision(request, object: object)
+        }
         let decision = policies.engine.evaluate(attributes(for: request), now: now())
         var builder = JSONPatchBuilder(object: object)
         var failures: [String] = []
@@ -87,6 +93,33 @@ public struct AdmissionHandler: Sendable {
         return AdmissionResponse(
             uid: request.uid, allowed: true, warnings: decision.warnings + failures, auditAnnotations: annotations,
             patch: builder.operations.isEmpty ? nil : builder.encoded())
+    }
+
+    /// Records who decided an AccessRequest and until when an approval holds, from the
+    /// authenticated user and the request's own `grantFor`, whatever the client sent: nobody can
+    /// approve in someone else's name or stretch a grant.
+    private func stampDecision(_ request: AdmissionRequest, object: [String: Any]) -> AdmissionResponse {
+        guard let status = object["status"] as? [String: Any], let state = status["state"] as? String,
+            state == "Approved" || state == "Denied",
+            (request.oldObject?["status"] as? [String: Any])?["state"] as? String ?? "Pending" == "Pending"
+        else { return AdmissionResponse(uid: request.uid, allowed: true) }
+        let now = self.now()
+        var builder = JSONPatchBuilder(object: object)
+        var stamp: [(String, String)] = [
+            ("decidedBy", request.userInfo.username), ("decidedAt", AccessRequest.formatTimestamp(now)),
+        ]
+        if state == "Approved" {
+            let grant =
+                ((object["spec"] as? [String: Any])?["grantFor"] as? String).flatMap(AccessRequest.grantDuration)
+                ?? 3600
+            stamp.append(("expiresAt", AccessRequest.formatTimestamp(now.addingTimeInterval(grant))))
+        }
+        for (field, value) in stamp {
+            try? builder.apply(
+                .init(operation: .add, path: JSONPointer(tokens: ["status", field]), value: .string(value)))
+        }
+        return AdmissionResponse(
+            uid: request.uid, allowed: true, patch: builder.operations.isEmpty ? nil : builder.encoded())
     }
 
     private func deny(
@@ -219,6 +252,12 @@ public struct AdmissionHandler: Sendable {
             }
             if updated.status?.decidedBy != request.userInfo.username {
                 return "status.decidedBy must be the user making the decision (\(request.userInfo.username))"
+            }
+            if updated.state == .approved {
+                let grant = AccessRequest.grantDuration(updated.spec.grantFor) ?? 3600
+                guard let expiry = updated.status?.expiresAt.flatMap(AccessRequest.parseTimestamp),
+                    expiry <= now().addingTimeInterval(grant + Self.clockSkew)
+                else { return "status.expiresAt must be set and at most grantFor (\(updated.spec.grantFor)) from now" }
             }
             return nil
         case .expired:

@@ -83,7 +83,13 @@ public struct WebhookConfigurationGenerator: Sendable {
             }
         }
         validatingHooks.append(hook("guard", "/validate", .fail, guarded, namespaced: false))
-        var mutatingHooks: [String] = []
+        // Decisions on AccessRequests are stamped with the deciding user and the grant's end.
+        var mutatingHooks: [String] = [
+            hook(
+                "stamp", "/mutate", .fail,
+                [Rule(group: PolicyAPI.group, resource: "accessrequests/status", operations: ["UPDATE"])],
+                namespaced: false, mutating: true)
+        ]
         for failure in [AccessPolicy.FailurePolicy.fail, .ignore] {
             if let rules = mutating[failure] {
                 mutatingHooks.append(
@@ -91,7 +97,7 @@ public struct WebhookConfigurationGenerator: Sendable {
             }
         }
         var documents = [configuration("ValidatingWebhookConfiguration", validatingHooks)]
-        if !mutatingHooks.isEmpty { documents.append(configuration("MutatingWebhookConfiguration", mutatingHooks)) }
+        documents.append(configuration("MutatingWebhookConfiguration", mutatingHooks))
         return documents.joined(separator: "---\n")
     }
 

@@ -49,7 +49,8 @@ struct WebhookCommandTests {
         #expect(result.exitCode == 0, "\(result.standardError)")
         let text = result.standardOutput
         #expect(text.contains("kind: ValidatingWebhookConfiguration"))
-        #expect(!text.contains("kind: MutatingWebhookConfiguration"), "no example policy mutates")
+        #expect(text.contains("name: stamp.portcullis.portcullis.dev"), "approvals are always stamped")
+        #expect(!text.contains("name: mutate-"), "no example policy mutates")
         #expect(
             text.contains(
                 #"- {apiGroups: ["apps"], apiVersions: ["*"], resources: ["deployments"], operations: [CREATE, UPDATE], scope: "*"}"#

@@ -16,6 +16,7 @@ struct ProxyIntegrationTests {
         let directory: URL
         let caFile: URL
         let auditFile: URL
+        let approvalsNamespace: String
 
         /// A kubeconfig for `identity` that points at the proxy with that identity's token.
         func kubeconfig(_ identity: TestIdentity) throws -> URL {
@@ -49,20 +50,58 @@ struct ProxyIntegrationTests {
                 Paths.packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures/proxy-policies.yaml").path,
             ])
             let tokens = try StaticTokens(file: cluster.pkiDirectory.appendingPathComponent("tokens.csv"))
+            let approvalsNamespace = try await startApprovalWebhook(
+                cluster: cluster, bundle: bundle, directory: directory)
             let auditFile = directory.appendingPathComponent("audit.jsonl")
             let server = try ProxyServer(
                 configuration: .init(
                     host: "127.0.0.1", port: 0, certificateChainFile: directory.appendingPathComponent("tls.crt").path,
                     privateKeyFile: directory.appendingPathComponent("tls.key").path),
                 upstream: try .kubeconfig(cluster.kubeconfig(for: "proxy").path), policies: PolicyStore(engine),
-                authenticate: { token, _ in tokens.authenticate(token) }, audit: try AuditLog(path: auditFile.path))
+                authenticate: { token, _ in tokens.authenticate(token) }, approvalsNamespace: approvalsNamespace,
+                audit: try AuditLog(path: auditFile.path))
             let port = try await server.start()
             self.server = server
             let running = Running(
                 cluster: cluster, port: port, directory: directory, caFile: directory.appendingPathComponent("ca.crt"),
-                auditFile: auditFile)
+                auditFile: auditFile, approvalsNamespace: approvalsNamespace)
             self.running = running
             return running
+        }
+
+        private var webhook: WebhookServer?
+
+        /// The webhook guards and stamps AccessRequests; it is confined to a namespace of its own.
+        private func startApprovalWebhook(
+            cluster: ClusterDescription, bundle: CertificateBundle, directory: URL
+        ) async throws -> String {
+            let id = UUID().uuidString.prefix(8).lowercased()
+            let namespace = "approvals-\(id)"
+            let webhook = WebhookServer(
+                configuration: .init(
+                    host: "127.0.0.1", port: 0, certificateChainFile: directory.appendingPathComponent("tls.crt").path,
+                    privateKeyFile: directory.appendingPathComponent("tls.key").path),
+                handler: AdmissionHandler(
+                    policies: PolicyStore(PolicyEngine(policies: [])), options: .init(proxyUsers: ["portcullis-proxy"]))
+            )
+            let port = try await webhook.start()
+            self.webhook = webhook
+            let configuration = WebhookConfigurationGenerator(
+                name: "approvals-\(id)", endpoint: .url("https://127.0.0.1:\(port)"),
+                caBundlePEM: bundle.caCertificatePEM,
+                onlyNamespacesLabelled: ["portcullis-approvals": String(id)]
+            ).manifests(for: [])
+            let setup = """
+                apiVersion: v1
+                kind: Namespace
+                metadata: {name: \(namespace), labels: {portcullis-approvals: "\(id)"}}
+                ---
+
+                """
+            let applied = try await ProxyIntegrationTests.admin(["apply", "-f", "-"], input: setup + configuration)
+            guard applied.succeeded else { throw TestSupportError("webhook setup failed: \(applied.standardError)") }
+            try await Task.sleep(for: .seconds(2))
+            return namespace
         }
     }
 
@@ -285,5 +324,57 @@ struct ProxyIntegrationTests {
         #expect(annotations["portcullis.dev/decision"] == "Deny")
         #expect(annotations["portcullis.dev/rule"] == "keep-protected")
         #expect(!lines.joined().contains(running.cluster.token(for: .alice)))
+    }
+
+    @Test("a Review rule holds a command until an approver who is not the requester approves it")
+    func approvalRoundTrip() async throws {
+        let running = try await Fixture.shared.start()
+        let command = ["-n", "dev", "exec", "web", "-c", "app", "--", "psql", "--version"]
+        let held = try await Self.kubectl(command, as: .alice)
+        #expect(held.exitCode == 1)
+        // kubectl 1.33 tries WebSocket, then SPDY: the second attempt finds the request the first filed.
+        #expect(held.standardError.contains("psql in dev needs an approval: "), "\(held.standardError)")
+        let name = try #require(held.standardError.firstMatch(of: /AccessRequest (ar-[a-z0-9]+)/)?.1).description
+        #expect(held.standardError.contains("kubectl portcullis approve -n \(running.approvalsNamespace) \(name)"))
+
+        let again = try await Self.kubectl(command, as: .alice)
+        #expect(again.standardError.contains("waiting for approval of AccessRequest \(name)"))
+
+        let own = try await Self.portcullis([
+            "approve", "-n", running.approvalsNamespace, name, "--kubeconfig", try running.kubeconfig(.alice).path,
+        ])
+        #expect(own.exitCode == 1)
+        #expect(
+            own.standardError.contains("alice requested this access and cannot approve or deny it"),
+            "\(own.standardError)")
+
+        let approved = try await Self.portcullis([
+            "approve", "-n", running.approvalsNamespace, name, "--kubeconfig", try running.kubeconfig(.bob).path,
+        ])
+        #expect(approved.exitCode == 0, "\(approved.standardError)")
+        #expect(approved.standardOutput.contains("approved \(running.approvalsNamespace)/\(name)"))
+
+        let stamped = try await Self.admin([
+            "-n", running.approvalsNamespace, "get", "accessrequest", name, "-o",
+            "jsonpath={.status.state} {.status.decidedBy} {.status.expiresAt}",
+        ])
+        #expect(stamped.standardOutput.hasPrefix("Approved bob 20"), "\(stamped.standardOutput)")
+
+        let released = try await Self.kubectl(command, as: .alice)
+        #expect(released.exitCode == 0, "\(released.standardError)")
+        #expect(released.standardOutput.contains("psql"))
+
+        let other = try await Self.kubectl(
+            ["-n", "dev", "exec", "web", "-c", "app", "--", "psql", "-c", "select 1"], as: .alice)
+        let otherName = other.standardError.firstMatch(of: /AccessRequest (ar-[a-z0-9]+)/)?.1.description
+        #expect(other.exitCode == 1)
+        #expect(
+            otherName != nil && otherName != name, "an approval covers only the same command: \(other.standardError)")
+    }
+
+    static func portcullis(_ arguments: [String]) async throws -> ProcessResult {
+        try await ProcessRunner.run(
+            Paths.productsDirectory.appendingPathComponent("portcullis"), arguments: arguments,
+            environment: ["HOME": try Paths.makeScratchDirectory("home").path, "PATH": "/usr/bin:/bin"])
     }
 }

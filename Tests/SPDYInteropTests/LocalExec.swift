@@ -11,7 +11,15 @@ import Sandbox
 /// process gets pipes; with one it gets a fresh pty as its controlling terminal, and resize events set
 /// the pty's window size.
 enum LocalExec {
+    /// How long the fake server waits before the process starts. client-go's WebSocket executor
+    /// starts reading before it has registered its stdout and stderr streams, and drops data for a
+    /// stream it does not know yet ("Unknown stream id 1, discarding message"); a real apiserver
+    /// first dials the kubelet, so its first bytes never come that early. Without this pause a local
+    /// process answering within microseconds makes the tests flaky.
+    static let startDelay: Duration = .milliseconds(150)
+
     static func run(_ session: RemoteCommandSession, command: [String]) async {
+        try? await Task.sleep(for: startDelay)
         do {
             let code =
                 try await session.options.tty ? runWithTerminal(session, command) : runWithPipes(session, command)

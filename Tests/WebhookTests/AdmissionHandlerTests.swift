@@ -140,7 +140,7 @@ struct AdmissionHandlerTests {
         #expect(response.message.contains("AccessPolicy bad spec.rules[0].expression:1:22: error: CEL: Syntax error"))
     }
 
-    static func accessRequest(state: String?, decidedBy: String? = nil) -> [String: Any] {
+    static func accessRequest(state: String?, decidedBy: String? = nil, expiresAt: String? = nil) -> [String: Any] {
         var object: [String: Any] = [
             "apiVersion": "portcullis.dev/v1alpha1", "kind": "AccessRequest", "metadata": ["name": "ar"],
             "spec": [
@@ -152,6 +152,7 @@ struct AdmissionHandlerTests {
         if let state {
             var status: [String: Any] = ["state": state]
             if let decidedBy { status["decidedBy"] = decidedBy }
+            if let expiresAt { status["expiresAt"] = expiresAt }
             object["status"] = status
         }
         return object
@@ -160,13 +161,16 @@ struct AdmissionHandlerTests {
     @Test("AccessRequests are decided only by an approver who is not the requester")
     func guardsApprovals() throws {
         let handler = try Self.handler()
+        // The handler's clock reads 1_800_000_000 (2027-01-15T08:00:00Z); grantFor is 1h.
         func update(
-            _ user: String, _ groups: [String], to state: String, from old: String = "Pending"
+            _ user: String, _ groups: [String], to state: String, from old: String = "Pending",
+            expiresAt: String? = "2027-01-15T09:00:00Z"
         ) throws -> AdmissionResponse {
             handler.validate(
                 try Self.review(
                     operation: "UPDATE", group: "portcullis.dev", resource: "accessrequests", subResource: "status",
-                    user: user, groups: groups, object: Self.accessRequest(state: state, decidedBy: user),
+                    user: user, groups: groups,
+                    object: Self.accessRequest(state: state, decidedBy: user, expiresAt: expiresAt),
                     oldObject: Self.accessRequest(state: old)))
         }
         #expect(try update("alice", ["sre"], to: "Approved").message.contains("cannot approve"))
@@ -174,6 +178,9 @@ struct AdmissionHandlerTests {
         #expect(try update("bob", ["sre"], to: "Approved").allowed)
         #expect(try update("bob", ["sre"], to: "Denied").allowed)
         #expect(try update("bob", ["sre"], to: "Denied", from: "Approved").message.contains("already Approved"))
+        #expect(
+            try update("bob", ["sre"], to: "Approved", expiresAt: "2027-01-16T08:00:00Z").message
+                .contains("at most grantFor (1h) from now"))
         let created = { (user: String, state: String?) in
             handler.validate(
                 try Self.review(
@@ -214,5 +221,24 @@ struct AdmissionHandlerTests {
         } throws: { error in
             (error as? WebhookError)?.httpStatus == 413
         }
+    }
+
+    @Test("a decision on an AccessRequest is stamped with the deciding user and the grant's end")
+    func stampsDecisions() throws {
+        let review = try Self.review(
+            operation: "UPDATE", group: "portcullis.dev", resource: "accessrequests", subResource: "status",
+            user: "bob",
+            groups: ["sre"], object: Self.accessRequest(state: "Approved", decidedBy: "mallory"),
+            oldObject: Self.accessRequest(state: "Pending"))
+        let response = try Self.handler().mutate(review)
+        let patch = try #require(response.patch)
+        let operations = try #require(try JSONSerialization.jsonObject(with: patch) as? [[String: Any]])
+        var values: [String: String] = [:]
+        for operation in operations {
+            if let path = operation["path"] as? String { values[path] = operation["value"] as? String }
+        }
+        #expect(values["/status/decidedBy"] == "bob")
+        #expect(values["/status/decidedAt"] == "2027-01-15T08:00:00Z")
+        #expect(values["/status/expiresAt"] == "2027-01-15T09:00:00Z")
     }
 }

@@ -51,6 +51,8 @@ struct ProxyGate: Sendable {
     let authenticate: CallerAuthenticator
     let upstreamHost: String
     let authorization: UpstreamAuthorization
+    /// Where Review decisions wait for approval; nil: Review answers 403 without a request.
+    let approvals: ClusterApprovals?
 
     /// Largest request body read: the apiserver's own limit, since bodies are buffered so that
     /// policies can see the object.
@@ -105,12 +107,9 @@ struct ProxyGate: Sendable {
         case .deny:
             return .respond(.forbidden(decision.message, resource: info.resource, name: info.name), audit)
         case .review:
-            let approvers = decision.review.map(Self.describeApprovers) ?? "an approver"
-            return .respond(
-                .forbidden(
-                    "\(decision.message) (this needs approval by \(approvers))", resource: info.resource,
-                    name: info.name),
-                audit)
+            if let refusal = await reviewRefusal(decision, attributes: attributes, info: info, audit: &audit) {
+                return .respond(refusal, audit)
+            }
         case .allow:
             break
         }
@@ -141,6 +140,49 @@ struct ProxyGate: Sendable {
                 head: head, body: body, isUpgrade: isUpgrade, warnings: decision.warnings, masks: decision.masks,
                 isWatch: info.verb == "watch"),
             audit)
+    }
+
+    /// nil when an active approval lets the request through; otherwise the 403 (or 503) to answer.
+    private func reviewRefusal(
+        _ decision: Decision, attributes: RequestAttributes, info: RequestInfo, audit: inout AuditRecord
+    ) async -> KubernetesStatus? {
+        guard let review = decision.review else { return .forbidden(decision.message) }
+        let approvers = Self.describeApprovers(review)
+        guard let approvals else {
+            return .forbidden(
+                "\(decision.message) (this needs approval by \(approvers))", resource: info.resource, name: info.name)
+        }
+        let command = attributes.exec.map { $0.line.isEmpty ? $0.command.joined(separator: " ") : $0.line }
+        let resource = attributes.resourceDescription
+        let target = info.namespace.isEmpty ? info.name : "\(info.namespace)/\(info.name)"
+        let summary = AccessRequest.Summary(
+            text: "\(attributes.verb) \(resource) \(target)" + (command.map { ": \($0)" } ?? ""),
+            verb: attributes.verb, resource: resource, namespace: info.namespace, name: info.name, command: command,
+            fingerprint: RequestFingerprint.make(
+                user: attributes.user.name, verb: attributes.verb, resource: resource, namespace: info.namespace,
+                name: info.name, command: command))
+        let verdict: ClusterApprovals.Verdict
+        do {
+            verdict = try await approvals.check(
+                requester: .init(user: attributes.user.name, groups: attributes.user.groups), summary: summary,
+                decision: review, message: decision.message)
+        } catch {
+            audit.annotations["portcullis.dev/approvals-error"] = "\(error)"
+            return .unavailable("\(decision.message); approvals cannot be checked right now, so the request is refused")
+        }
+        let how = "an approver (\(approvers)) runs: kubectl portcullis approve -n \(approvals.namespace)"
+        switch verdict {
+        case .granted(let request, let approvedBy):
+            audit.annotations["portcullis.dev/approved"] = "\(approvals.namespace)/\(request) by \(approvedBy)"
+            return nil
+        case .pending(let request):
+            audit.annotations["portcullis.dev/access-request"] = "\(approvals.namespace)/\(request)"
+            return .forbidden(
+                "\(decision.message): waiting for approval of AccessRequest \(request); \(how) \(request)")
+        case .requested(let request):
+            audit.annotations["portcullis.dev/access-request"] = "\(approvals.namespace)/\(request)"
+            return .forbidden("\(decision.message): approval requested as AccessRequest \(request); \(how) \(request)")
+        }
     }
 
     static func bearerToken(_ headers: HTTPHeaders) -> String? {

@@ -45,7 +45,8 @@ public final class ProxyServer: Sendable {
 
     public init(
         configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
-        authenticate: @escaping CallerAuthenticator, audit: AuditLog, metrics: ProxyMetrics = ProxyMetrics(),
+        authenticate: @escaping CallerAuthenticator, approvalsNamespace: String? = nil, audit: AuditLog,
+        metrics: ProxyMetrics = ProxyMetrics(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.proxy")
     ) throws {
@@ -54,7 +55,10 @@ public final class ProxyServer: Sendable {
         self.gate = ProxyGate(
             policies: policies, authenticate: authenticate,
             upstreamHost: upstream.port == 443 ? upstream.host : "\(upstream.host):\(upstream.port)",
-            authorization: pool.authorization)
+            authorization: pool.authorization,
+            approvals: try approvalsNamespace.map {
+                ClusterApprovals(client: try KubernetesClient(configuration: upstream, group: group), namespace: $0)
+            })
         self.services = ProxyServices(audit: audit, metrics: metrics)
         self.group = group
         self.logger = logger

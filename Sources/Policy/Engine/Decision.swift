@@ -68,6 +68,12 @@ public struct Decision: Sendable, Hashable {
             public var path: JSONPointer
             /// nil for remove.
             public var value: CELValue?
+
+            public init(operation: AccessPolicy.PatchOperation.Operation, path: JSONPointer, value: CELValue?) {
+                self.operation = operation
+                self.path = path
+                self.value = value
+            }
         }
     }
 

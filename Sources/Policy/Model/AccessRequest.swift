@@ -198,13 +198,18 @@ public struct AccessRequest: Sendable, Hashable, Codable {
             expiresAt: Self.formatTimestamp(now.addingTimeInterval(seconds)))
     }
 
-    static func formatTimestamp(_ date: Date) -> String {
+    /// `grantFor` in seconds.
+    public static func grantDuration(_ text: String) -> TimeInterval? {
+        parseGoDuration(text).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+    }
+
+    public static func formatTimestamp(_ date: Date) -> String {
         date.formatted(
             .iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeZone(
                 separator: .omitted))
     }
 
-    static func parseTimestamp(_ text: String) -> Date? {
+    public static func parseTimestamp(_ text: String) -> Date? {
         try? Date(text, strategy: .iso8601)
     }
 }
