@@ -49,16 +49,24 @@ struct ProxyIntegrationTests {
                 Paths.packageRoot.appendingPathComponent("manifests/policies/examples").path,
                 Paths.packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures/proxy-policies.yaml").path,
             ])
-            let tokens = try StaticTokens(file: cluster.pkiDirectory.appendingPathComponent("tokens.csv"))
+            let upstream = try UpstreamConfiguration.kubeconfig(cluster.kubeconfig(for: "proxy").path)
+            let chain = AuthenticatorChain([
+                ClientCertificateAuthenticator(),
+                try StaticTokenAuthenticator(
+                    contentsOf: cluster.pkiDirectory.appendingPathComponent("tokens.csv").path),
+                TokenReviewAuthenticator(
+                    client: UpstreamTokenReviewClient(client: try KubernetesClient(configuration: upstream))),
+            ])
             let approvalsNamespace = try await startApprovalWebhook(
                 cluster: cluster, bundle: bundle, directory: directory)
             let auditFile = directory.appendingPathComponent("audit.jsonl")
             let server = try ProxyServer(
                 configuration: .init(
                     host: "127.0.0.1", port: 0, certificateChainFile: directory.appendingPathComponent("tls.crt").path,
-                    privateKeyFile: directory.appendingPathComponent("tls.key").path),
-                upstream: try .kubeconfig(cluster.kubeconfig(for: "proxy").path), policies: PolicyStore(engine),
-                authenticate: { token, _ in tokens.authenticate(token) }, approvalsNamespace: approvalsNamespace,
+                    privateKeyFile: directory.appendingPathComponent("tls.key").path,
+                    clientCAFile: cluster.caFile.path),
+                upstream: upstream, policies: PolicyStore(engine),
+                authenticate: chain.callerAuthenticator, approvalsNamespace: approvalsNamespace,
                 audit: try AuditLog(path: auditFile.path))
             let port = try await server.start()
             self.server = server
@@ -102,30 +110,6 @@ struct ProxyIntegrationTests {
             guard applied.succeeded else { throw TestSupportError("webhook setup failed: \(applied.standardError)") }
             try await Task.sleep(for: .seconds(2))
             return namespace
-        }
-    }
-
-    /// The test cluster's token file, as the apiserver reads it (a stand-in for the proxy's own
-    /// authenticators in this suite, which is about forwarding and policy).
-    struct StaticTokens: Sendable {
-        let users: [String: RequestAttributes.UserInfo]
-
-        init(file: URL) throws {
-            var users: [String: RequestAttributes.UserInfo] = [:]
-            for line in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
-                let fields = line.split(separator: ",", maxSplits: 3).map(String.init)
-                guard fields.count == 4 else { continue }
-                let groups = fields[3].trimmingCharacters(in: CharacterSet(charactersIn: "\"")).split(separator: ",")
-                    .map(String.init)
-                users[fields[0]] = .init(name: fields[1], uid: fields[2], groups: groups + ["system:authenticated"])
-            }
-            self.users = users
-        }
-
-        func authenticate(_ token: String?) -> CallerAuthentication {
-            guard let token else { return .anonymous }
-            guard let user = users[token] else { return .rejected(detail: "unknown static token") }
-            return .authenticated(user, method: "static-token")
         }
     }
 
@@ -376,5 +360,68 @@ struct ProxyIntegrationTests {
         try await ProcessRunner.run(
             Paths.productsDirectory.appendingPathComponent("portcullis"), arguments: arguments,
             environment: ["HOME": try Paths.makeScratchDirectory("home").path, "PATH": "/usr/bin:/bin"])
+    }
+
+    @Test("client certificates authenticate: CN is the user, O the groups")
+    func clientCertificates() async throws {
+        let running = try await Fixture.shared.start()
+        let kubeconfig = running.directory.appendingPathComponent("alice-certificate.kubeconfig")
+        let pki = running.cluster.pkiDirectory.path
+        try """
+        apiVersion: v1
+        kind: Config
+        clusters: [{name: portcullis, cluster: {server: "https://127.0.0.1:\(running.port)", certificate-authority: "\(running.caFile.path)"}}]
+        users: [{name: alice, user: {client-certificate: "\(pki)/alice.crt", client-key: "\(pki)/alice.key"}}]
+        contexts: [{name: portcullis, context: {cluster: portcullis, user: alice}}]
+        current-context: portcullis
+        """.write(to: kubeconfig, atomically: true, encoding: .utf8)
+        let result = try await Kubectl.named("1.33").run(
+            ["-n", "dev", "exec", "web", "--", "sh", "-c", "echo certificate"], kubeconfig: kubeconfig,
+            home: try Paths.makeScratchDirectory("home"))
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput == "certificate\n")
+        let refused = try await Kubectl.named("1.33").run(
+            ["-n", "prod", "exec", "web", "--", "true"], kubeconfig: kubeconfig,
+            home: try Paths.makeScratchDirectory("home"))
+        #expect(refused.standardError.contains(#"User "alice" cannot create resource "pods/exec""#), "RBAC sees alice")
+    }
+
+    @Test("ServiceAccount tokens authenticate through TokenReview and are never forwarded")
+    func serviceAccountTokens() async throws {
+        let running = try await Fixture.shared.start()
+        let name = "ci-bot-\(UUID().uuidString.prefix(6).lowercased())"
+        let setup = try await Self.admin(
+            ["apply", "-f", "-"],
+            input: """
+                apiVersion: v1
+                kind: ServiceAccount
+                metadata: {name: \(name), namespace: dev}
+                ---
+                apiVersion: rbac.authorization.k8s.io/v1
+                kind: RoleBinding
+                metadata: {name: \(name), namespace: dev}
+                roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: portcullis-test:pod-reader}
+                subjects: [{kind: ServiceAccount, name: \(name), namespace: dev}]
+                """)
+        #expect(setup.exitCode == 0, "\(setup.standardError)")
+        let request = try await Self.admin(
+            ["create", "--raw", "/api/v1/namespaces/dev/serviceaccounts/\(name)/token", "-f", "-"],
+            input: #"{"apiVersion":"authentication.k8s.io/v1","kind":"TokenRequest","spec":{"expirationSeconds":600}}"#)
+        let token = try #require(
+            ((try? JSONSerialization.jsonObject(with: Data(request.standardOutput.utf8))) as? [String: Any]).flatMap {
+                ($0["status"] as? [String: Any])?["token"] as? String
+            }, "\(request.standardError)")
+        let listed = try await Kubectl.named("1.33").run(
+            ["--token", token, "-n", "dev", "get", "pods", "-o", "name"], kubeconfig: try running.kubeconfig(.carol),
+            home: try Paths.makeScratchDirectory("home"))
+        #expect(listed.exitCode == 0, "\(listed.standardError)")
+        #expect(listed.standardOutput.contains("pod/web"))
+        let auditLog = try String(contentsOfFile: running.cluster.values["APISERVER_AUDIT_LOG"] ?? "", encoding: .utf8)
+        #expect(
+            auditLog.contains(
+                #""impersonatedUser":{"groups":["system:serviceaccounts","system:serviceaccounts:dev","system:authenticated"],"uid":"#
+            )
+                || auditLog.contains("system:serviceaccount:dev:\(name)"))
+        #expect(!auditLog.contains(token), "the ServiceAccount token must not reach the apiserver as a credential")
     }
 }
