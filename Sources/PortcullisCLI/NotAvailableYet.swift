@@ -15,12 +15,6 @@ extension NotAvailableYet {
     }
 }
 
-struct ProxyCommand: NotAvailableYet {
-    static let configuration = CommandConfiguration(
-        commandName: "proxy", abstract: "Run the authenticating, policy-enforcing Kubernetes API proxy.")
-    static let deliveredBy = "KubeProxy"
-}
-
 struct ForwardCommand: NotAvailableYet {
     static let configuration = CommandConfiguration(
         commandName: "forward", abstract: "Relay a pod-local port to an external host (databases, SSH).")

@@ -72,7 +72,7 @@ struct SandboxCommandTests {
     @Test(
         "subcommands whose feature has not landed say so and exit 2",
         arguments: [
-            ["proxy"], ["forward"], ["replay"], ["kubeconfig"],
+            ["forward"], ["replay"], ["kubeconfig"],
         ])
     func unavailableCommands(arguments: [String]) async throws {
         let result = try await portcullis(arguments, in: Paths.scratchRoot)

@@ -1,6 +1,10 @@
 import Foundation
 import Sandbox
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A long-running child (e.g. `kubectl port-forward`) whose output is collected while it runs.
 public final class BackgroundProcess: @unchecked Sendable {
     private let process = Process()
@@ -57,6 +61,11 @@ public final class BackgroundProcess: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
+    }
+
+    /// Sends a signal (SIGHUP to reload, SIGTERM to stop…).
+    public func signal(_ number: Int32) {
+        if isRunning { kill(process.processIdentifier, number) }
     }
 
     /// Sends SIGINT, as Ctrl-C in a terminal would.

@@ -1,0 +1,72 @@
+/// Decoding with defaults: the synthesized `Decodable` ignores property defaults, so a file that
+/// leaves out `listen:` would otherwise fail.
+extension ProxyConfiguration {
+    private enum Keys: String, CodingKey {
+        case listen, tls, upstream, policies, authentication, approvals, audit, management
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        listen = try container.decodeIfPresent(Listen.self, forKey: .listen) ?? Listen()
+        tls = try container.decode(TLS.self, forKey: .tls)
+        upstream = try container.decodeIfPresent(Upstream.self, forKey: .upstream) ?? Upstream()
+        policies = try container.decodeIfPresent(Policies.self, forKey: .policies) ?? Policies()
+        authentication = try container.decodeIfPresent(Authentication.self, forKey: .authentication) ?? Authentication()
+        approvals = try container.decodeIfPresent(Approvals.self, forKey: .approvals)
+        audit = try container.decodeIfPresent(Audit.self, forKey: .audit) ?? Audit()
+        management = try container.decodeIfPresent(Management.self, forKey: .management)
+    }
+
+    public init(tls: TLS) {
+        self.tls = tls
+    }
+}
+
+extension ProxyConfiguration.Listen {
+    private enum Keys: String, CodingKey { case host, port }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        host = try container.decodeIfPresent(String.self, forKey: .host) ?? "0.0.0.0"
+        port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 8443
+    }
+}
+
+extension ProxyConfiguration.Policies {
+    private enum Keys: String, CodingKey { case paths, defaultOutcome }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        paths = try container.decodeIfPresent([String].self, forKey: .paths) ?? []
+        defaultOutcome = try container.decodeIfPresent(String.self, forKey: .defaultOutcome) ?? "Allow"
+    }
+}
+
+extension ProxyConfiguration.TokenReview {
+    private enum Keys: String, CodingKey { case enabled, audiences }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        enabled = try container.decodeIfPresent(Bool.self, forKey: .enabled) ?? true
+        audiences = try container.decodeIfPresent([String].self, forKey: .audiences) ?? []
+    }
+}
+
+extension ProxyConfiguration.Approvals {
+    private enum Keys: String, CodingKey { case namespace }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        namespace = try container.decodeIfPresent(String.self, forKey: .namespace) ?? "portcullis-system"
+    }
+}
+
+extension ProxyConfiguration.Management {
+    private enum Keys: String, CodingKey { case host, port }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        host = try container.decodeIfPresent(String.self, forKey: .host) ?? "0.0.0.0"
+        port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 9090
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Yams
+
+/// `portcullis proxy --config FILE`: everything the proxy needs, in one YAML file.
+///
+/// ```yaml
+/// listen: {host: 0.0.0.0, port: 8443}
+/// tls: {certFile: /etc/portcullis/tls.crt, keyFile: /etc/portcullis/tls.key, clientCAFile: /etc/portcullis/client-ca.crt}
+/// upstream: {inCluster: true}                  # or {kubeconfig: path, context: name}
+/// policies: {paths: [/etc/portcullis/policies], defaultOutcome: Allow}
+/// authentication:
+///   clientCertificates: true                  # needs tls.clientCAFile
+///   staticTokenFile: /etc/portcullis/tokens.csv
+///   oidc: [{issuerURL: https://issuer, clientID: kubernetes, usernameClaim: email, groupsClaim: groups}]
+///   tokenReview: {enabled: true, audiences: []}
+/// approvals: {namespace: portcullis-system}
+/// audit: {path: /var/log/portcullis/audit.jsonl}
+/// management: {host: 0.0.0.0, port: 9090}
+/// ```
+/// Unknown keys are errors (a misspelt setting must not be silently ignored in a security tool).
+public struct ProxyConfiguration: Sendable, Codable, Equatable {
+    public var listen = Listen()
+    public var tls: TLS
+    public var upstream = Upstream()
+    public var policies = Policies()
+    public var authentication = Authentication()
+    public var approvals: Approvals?
+    public var audit = Audit()
+    public var management: Management?
+
+    public struct Listen: Sendable, Codable, Equatable {
+        public var host = "0.0.0.0"
+        public var port = 8443
+    }
+
+    public struct TLS: Sendable, Codable, Equatable {
+        public var certFile: String
+        public var keyFile: String
+        public var clientCAFile: String?
+
+        public init(certFile: String, keyFile: String, clientCAFile: String? = nil) {
+            self.certFile = certFile
+            self.keyFile = keyFile
+            self.clientCAFile = clientCAFile
+        }
+    }
+
+    public struct Upstream: Sendable, Codable, Equatable {
+        public var inCluster: Bool?
+        public var kubeconfig: String?
+        public var context: String?
+
+        public init(inCluster: Bool? = nil, kubeconfig: String? = nil, context: String? = nil) {
+            self.inCluster = inCluster
+            self.kubeconfig = kubeconfig
+            self.context = context
+        }
+    }
+
+    public struct Policies: Sendable, Codable, Equatable {
+        public var paths: [String] = []
+        public var defaultOutcome = "Allow"
+    }
+
+    public struct Authentication: Sendable, Codable, Equatable {
+        public var clientCertificates: Bool?
+        public var staticTokenFile: String?
+        public var oidc: [OIDC]?
+        public var tokenReview: TokenReview?
+    }
+
+    public struct OIDC: Sendable, Codable, Equatable {
+        public var issuerURL: String
+        public var clientID: String
+        public var usernameClaim: String?
+        public var usernamePrefix: String?
+        public var groupsClaim: String?
+        public var groupsPrefix: String?
+        public var caFile: String?
+    }
+
+    public struct TokenReview: Sendable, Codable, Equatable {
+        public var enabled = true
+        public var audiences: [String] = []
+    }
+
+    public struct Approvals: Sendable, Codable, Equatable {
+        public var namespace = "portcullis-system"
+    }
+
+    public struct Audit: Sendable, Codable, Equatable {
+        public var path: String?
+    }
+
+    public struct Management: Sendable, Codable, Equatable {
+        public var host = "0.0.0.0"
+        public var port = 9090
+    }
+
+    public struct Error: Swift.Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads and checks a configuration file.
+    public static func load(_ path: String) throws -> ProxyConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw Error(description: "\(path): cannot read the configuration: \(error.localizedDescription)")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> ProxyConfiguration {
+        guard let node = try Yams.compose(yaml: text) else {
+            throw Error(description: "\(file): the configuration is empty")
+        }
+        if let problem = unknownKey(in: node, allowed: allowedKeys, path: "") {
+            throw Error(description: "\(file):\(problem)")
+        }
+        do {
+            let configuration = try YAMLDecoder().decode(ProxyConfiguration.self, from: node)
+            try configuration.validate()
+            return configuration
+        } catch let error as Error {
+            throw Error(description: "\(file): \(error.description)")
+        } catch let DecodingError.keyNotFound(key, context) {
+            let path = (context.codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
+            throw Error(description: "\(file): missing required setting \(path)")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw Error(
+                description:
+                    "\(file): \(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
+        } catch {
+            throw Error(description: "\(file): \(error)")
+        }
+    }
+
+    func validate() throws {
+        switch (upstream.inCluster ?? false, upstream.kubeconfig) {
+        case (true, nil), (false, .some): break
+        default: throw Error(description: "upstream needs exactly one of inCluster: true or kubeconfig: PATH")
+        }
+        guard ["Allow", "Deny"].contains(policies.defaultOutcome) else {
+            throw Error(description: "policies.defaultOutcome must be Allow or Deny, not \(policies.defaultOutcome)")
+        }
+        if authentication.clientCertificates == true && tls.clientCAFile == nil {
+            throw Error(description: "authentication.clientCertificates needs tls.clientCAFile")
+        }
+    }
+
+    /// The keys each mapping accepts, by path (`""` is the root; lists use `[]`).
+    static let allowedKeys: [String: Set<String>] = [
+        "": ["listen", "tls", "upstream", "policies", "authentication", "approvals", "audit", "management"],
+        "listen": ["host", "port"], "tls": ["certFile", "keyFile", "clientCAFile"],
+        "upstream": ["inCluster", "kubeconfig", "context"], "policies": ["paths", "defaultOutcome"],
+        "authentication": ["clientCertificates", "staticTokenFile", "oidc", "tokenReview"],
+        "authentication.oidc[]": [
+            "issuerURL", "clientID", "usernameClaim", "usernamePrefix", "groupsClaim", "groupsPrefix", "caFile",
+        ],
+        "authentication.tokenReview": ["enabled", "audiences"], "approvals": ["namespace"], "audit": ["path"],
+        "management": ["host", "port"],
+    ]
+
+    static func unknownKey(in node: Node, allowed: [String: Set<String>], path: String) -> String? {
+        switch node {
+        case .mapping(let mapping):
+            guard let keys = allowed[path] else { return nil }
+            for (key, value) in mapping {
+                let name = key.string ?? ""
+                guard keys.contains(name) else {
+                    let mark = key.mark.map { "\($0.line):\($0.column)" } ?? "1:1"
+                    return "\(mark): unknown setting \"\(name)\"\(path.isEmpty ? "" : " in \(path)")"
+                }
+                if let problem = unknownKey(in: value, allowed: allowed, path: path.isEmpty ? name : "\(path).\(name)")
+                {
+                    return problem
+                }
+            }
+        case .sequence(let sequence):
+            for item in sequence {
+                if let problem = unknownKey(in: item, allowed: allowed, path: path + "[]") { return problem }
+            }
+        default:
+            break
+        }
+        return nil
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Logging
+import NIOPosix
+import Policy
+
+/// A running proxy assembled from a ``ProxyConfiguration``: policies, upstream, the
+/// authenticator chain (client certificates, static tokens, OIDC issuers, TokenReview, in that
+/// order), approvals, audit, the API listener and the management listener.
+public final class ProxyRuntime: Sendable {
+    public let configuration: ProxyConfiguration
+    public let policies: PolicyStore
+    public let port: Int
+    public let managementPort: Int?
+    private let server: ProxyServer
+    private let management: ManagementServer?
+    private let logger: Logger
+
+    public static func start(
+        _ configuration: ProxyConfiguration, logger: Logger = Logger(label: "portcullis.proxy")
+    )
+        async throws -> ProxyRuntime
+    {
+        guard let defaultOutcome = Decision.Outcome(rawValue: configuration.policies.defaultOutcome) else {
+            throw ProxyConfiguration.Error(description: "policies.defaultOutcome must be Allow or Deny")
+        }
+        let engine: PolicyEngine
+        do {
+            engine = try PolicyEngine(
+                paths: configuration.policies.paths, options: .init(defaultOutcome: defaultOutcome))
+        } catch {
+            throw ProxyConfiguration.Error(description: "the policies do not load:\n\(error)")
+        }
+        let upstream: UpstreamConfiguration =
+            if let kubeconfig = configuration.upstream.kubeconfig {
+                try .kubeconfig(kubeconfig, context: configuration.upstream.context)
+            } else {
+                try .inCluster()
+            }
+        let chain = AuthenticatorChain(
+            try await authenticators(configuration.authentication, upstream: upstream, logger: logger))
+        let metrics = ProxyMetrics()
+        let policies = PolicyStore(engine)
+        let server = try ProxyServer(
+            configuration: .init(
+                host: configuration.listen.host, port: configuration.listen.port,
+                certificateChainFile: configuration.tls.certFile, privateKeyFile: configuration.tls.keyFile,
+                clientCAFile: configuration.authentication.clientCertificates == true
+                    ? configuration.tls.clientCAFile : nil),
+            upstream: upstream, policies: policies, authenticate: chain.callerAuthenticator,
+            approvalsNamespace: configuration.approvals?.namespace, audit: try AuditLog(path: configuration.audit.path),
+            metrics: metrics, logger: logger)
+        let port = try await server.start()
+        var management: ManagementServer?
+        var managementPort: Int?
+        if let settings = configuration.management {
+            let listener = ManagementServer(host: settings.host, port: settings.port, metrics: metrics, ready: { true })
+            managementPort = try await listener.start()
+            management = listener
+        }
+        logger.info(
+            "proxy ready",
+            metadata: [
+                "port": "\(port)", "policies": "\(engine.policies.count)",
+                "upstream": "\(upstream.host):\(upstream.port)",
+            ])
+        return ProxyRuntime(
+            configuration: configuration, policies: policies, port: port, managementPort: managementPort,
+            server: server,
+            management: management, logger: logger)
+    }
+
+    private init(
+        configuration: ProxyConfiguration, policies: PolicyStore, port: Int, managementPort: Int?, server: ProxyServer,
+        management: ManagementServer?, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.policies = policies
+        self.port = port
+        self.managementPort = managementPort
+        self.server = server
+        self.management = management
+        self.logger = logger
+    }
+
+    static func authenticators(
+        _ settings: ProxyConfiguration.Authentication, upstream: UpstreamConfiguration, logger: Logger
+    ) async throws -> [any Authenticator] {
+        var authenticators: [any Authenticator] = []
+        if settings.clientCertificates == true { authenticators.append(ClientCertificateAuthenticator()) }
+        if let file = settings.staticTokenFile {
+            do {
+                authenticators.append(try StaticTokenAuthenticator(contentsOf: file))
+            } catch {
+                throw ProxyConfiguration.Error(description: "authentication.staticTokenFile: \(error)")
+            }
+        }
+        for issuer in settings.oidc ?? [] {
+            let caBundle = try issuer.caFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
+            let oidc = try OIDCAuthenticator(
+                configuration: OIDCConfiguration(
+                    issuerURL: issuer.issuerURL, clientID: issuer.clientID,
+                    usernameClaim: issuer.usernameClaim ?? "sub",
+                    usernamePrefix: issuer.usernamePrefix, groupsClaim: issuer.groupsClaim,
+                    groupsPrefix: issuer.groupsPrefix ?? "", caBundlePEM: caBundle),
+                logger: logger)
+            do {
+                try await oidc.refreshKeys()
+            } catch {
+                // Not fatal: keys are fetched again on the first token.
+                logger.warning("OIDC keys for \(issuer.issuerURL) not available yet: \(error)")
+            }
+            authenticators.append(oidc)
+        }
+        if let review = settings.tokenReview, review.enabled {
+            authenticators.append(
+                TokenReviewAuthenticator(
+                    client: UpstreamTokenReviewClient(client: try KubernetesClient(configuration: upstream)),
+                    audiences: review.audiences))
+        }
+        guard !authenticators.isEmpty else {
+            throw ProxyConfiguration.Error(
+                description: "no authentication is configured; every request would be refused")
+        }
+        return authenticators
+    }
+
+    /// Reloads the policy files; on any error the previous policies stay in force.
+    @discardableResult
+    public func reloadPolicies() throws(PolicyLoadErrors) -> Int {
+        try policies.reload(paths: configuration.policies.paths).policies.count
+    }
+
+    /// Stops accepting, lets requests in flight finish.
+    public func shutdown() async throws {
+        try await server.shutdown()
+        try await management?.shutdown()
+    }
+}
