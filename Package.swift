@@ -88,7 +88,7 @@ let package = Package(
         // Drives scripts/testenv: the local cluster behind `portcullis sandbox` and the integration tests.
         .target(
             name: "Sandbox",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
+            dependencies: ["Webhook", "Policy", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .executableTarget(

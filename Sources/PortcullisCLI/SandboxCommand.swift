@@ -25,7 +25,8 @@ struct SandboxCommand: AsyncParsableCommand {
 
         func sandbox() throws -> PortcullisSandbox {
             PortcullisSandbox(
-                directory: URL(fileURLWithPath: directory), scripts: try TestEnvironmentScripts.locate())
+                directory: URL(fileURLWithPath: directory), scripts: try TestEnvironmentScripts.locate(),
+                executable: try runningExecutable())
         }
     }
 
@@ -40,24 +41,32 @@ struct SandboxCommand: AsyncParsableCommand {
 
         func run() async throws {
             let sandbox = try options.sandbox()
+            let (cluster, settings) = try await sandbox.prepare()
             if detach {
-                let description = try await sandbox.cluster.startDetached()
-                try sandbox.writeFiles(for: description)
-                print(sandbox.welcome(for: description, detached: true))
+                let description = try await cluster.startDetached()
+                try await sandbox.configure(for: description, settings: settings)
+                print(sandbox.welcome(for: description, settings: settings, detached: true))
                 return
             }
-            try await runInForeground(sandbox)
+            try await runInForeground(sandbox, cluster: cluster, settings: settings)
         }
 
         /// Runs until SIGINT/SIGTERM, then stops everything it started.
-        private func runInForeground(_ sandbox: PortcullisSandbox) async throws {
+        private func runInForeground(
+            _ sandbox: PortcullisSandbox, cluster: LocalCluster, settings: SandboxSettings
+        ) async throws {
             let stopSignals = SignalWaiter(signals: [SIGINT, SIGTERM])
-            print("Starting the sandbox (logs: \(sandbox.cluster.stateDirectory.path)/logs) ...")
+            print("Starting the sandbox (logs: \(cluster.stateDirectory.path)/logs) ...")
             fflush(nil)
-            let supervised = try await sandbox.cluster.startSupervised()
+            let supervised = try await cluster.startSupervised()
             guard let description = supervised.description else { return }
-            try sandbox.writeFiles(for: description)
-            print(sandbox.welcome(for: description, detached: false))
+            do {
+                try await sandbox.configure(for: description, settings: settings)
+            } catch {
+                supervised.stop()
+                throw error
+            }
+            print(sandbox.welcome(for: description, settings: settings, detached: false))
             fflush(nil)  // a pipe would otherwise hold the message until exit
 
             let supervisorExit = Task { await supervised.exitStatus() }
@@ -103,4 +112,13 @@ struct SandboxCommand: AsyncParsableCommand {
             if !ready { throw ExitCode(3) }
         }
     }
+}
+
+/// The binary this process runs from, so the sandbox's proxy and webhook are the same build.
+func runningExecutable() throws -> URL {
+    let path =
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? Bundle.main.executablePath
+    guard let path else { throw ValidationError("cannot tell where the portcullis binary is") }
+    return URL(fileURLWithPath: path)
 }

@@ -14,10 +14,33 @@ import Foundation
 public struct LocalCluster: Sendable {
     public let stateDirectory: URL
     public let scripts: TestEnvironmentScripts
+    /// Extra processes the supervisor runs once the cluster is seeded (the sandbox's proxy and
+    /// webhook), waited for on their port and stopped first.
+    public var components: [Component]
 
-    public init(stateDirectory: URL, scripts: TestEnvironmentScripts) {
+    public struct Component: Sendable {
+        public var name: String
+        public var command: String
+        public var port: Int?
+
+        public init(name: String, command: String, port: Int? = nil) {
+            self.name = name
+            self.command = command
+            self.port = port
+        }
+    }
+
+    public init(stateDirectory: URL, scripts: TestEnvironmentScripts, components: [Component] = []) {
         self.stateDirectory = stateDirectory.standardizedFileURL
         self.scripts = scripts
+        self.components = components
+    }
+
+    var componentArguments: [String] {
+        components.flatMap { component in
+            ["--component", "\(component.name)=\(component.command)"]
+                + (component.port.map { ["--component-port", "\(component.name)=\($0)"] } ?? [])
+        }
     }
 
     var descriptionFile: URL { stateDirectory.appendingPathComponent("cluster.env") }
@@ -26,7 +49,7 @@ public struct LocalCluster: Sendable {
 
     /// Starts the cluster in the background (`testenv.sh up`) or finds it already running.
     public func startDetached() async throws -> ClusterDescription {
-        let result = try await runScript(scripts.testenv, ["up", "--dir", stateDirectory.path])
+        let result = try await runScript(scripts.testenv, ["up", "--dir", stateDirectory.path] + componentArguments)
         guard result.succeeded else {
             throw SandboxError(.scriptFailed, "testenv.sh up failed:\n\(result.standardError)")
         }
@@ -63,7 +86,8 @@ public struct LocalCluster: Sendable {
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [scripts.testenv.path, "run", "--dir", stateDirectory.path, "--owner-pid", "\(owner)"]
+        process.arguments =
+            [scripts.testenv.path, "run", "--dir", stateDirectory.path, "--owner-pid", "\(owner)"] + componentArguments
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = output ?? log
         process.standardError = output ?? log

@@ -56,6 +56,14 @@ public struct AdmissionHandler: Sendable {
         case .deny:
             return deny(request, message: decision.message, warnings: decision.warnings, annotations: annotations)
         case .review:
+            if let session = request.userInfo.extra[Self.proxySessionExtraKey]?.first {
+                // The proxy forwards a Review request only once an approver granted it, and only an
+                // identity allowed to impersonate this extra (the proxy) can set it.
+                var annotations = annotations
+                annotations["portcullis.dev/review"] = "granted through the proxy (session \(session))"
+                return AdmissionResponse(
+                    uid: request.uid, allowed: true, warnings: decision.warnings, auditAnnotations: annotations)
+            }
             let approvers = decision.review.map(Self.describeApprovers) ?? "an approver"
             return deny(
                 request,

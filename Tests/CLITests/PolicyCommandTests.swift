@@ -63,7 +63,8 @@ struct PolicyCommandTests {
             result.standardOutput.contains(
                 try Regex(
                     #"PASS +examples +rm -rf is blocked in prod +Deny +Deny \(exec-guardrails/no-recursive-delete\)"#)))
-        #expect(result.standardOutput.hasSuffix("17 passed, 0 failed\n"))
+        #expect(result.standardOutput.hasSuffix("21 passed, 0 failed\n"))
+        #expect(result.standardOutput.contains(try Regex(#"PASS +sandbox +printenv in dev waits for sre +Review"#)))
     }
 
     @Test("test exits 1 and shows what differed when a case fails")

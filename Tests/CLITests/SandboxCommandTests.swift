@@ -27,11 +27,17 @@ struct SandboxCommandTests {
         #expect(namespaces.exitCode == 0, "\(namespaces.standardError)")
         #expect(namespaces.standardOutput.contains("namespace/dev"))
 
+        try await tryThePrintedCommands(welcome: up.standardOutput, workspace: workspace)
+
         let again = try await portcullis(["sandbox", "--detach"], in: workspace)
         #expect(again.exitCode == 0, "a second --detach reuses the running sandbox: \(again.standardError)")
+        let alice = try await Kubectl.named("1.33").run(
+            ["-n", "dev", "get", "pods", "-o", "name"],
+            kubeconfig: workspace.appendingPathComponent(".sandbox/kubeconfig"), home: workspace)
+        #expect(alice.standardOutput.contains("pod/web"), "the kubeconfigs still work: \(alice.standardError)")
 
         let pids = try componentPIDs(in: workspace)
-        #expect(pids.count == 4)
+        #expect(pids.count == 6)
         #expect(pids.allSatisfy { processState($0) == .running })
 
         let down = try await portcullis(["sandbox", "down"], in: workspace)
@@ -58,7 +64,11 @@ struct SandboxCommandTests {
         let namespaces = try await Kubectl.named("1.33").run(["get", "ns"], kubeconfig: kubeconfig, home: workspace)
         #expect(namespaces.exitCode == 0, "\(namespaces.standardError)")
         let pids = try componentPIDs(in: workspace)
-        #expect(pids.count == 4)
+        #expect(pids.count == 6)
+        let alice = try await Kubectl.named("1.33").run(
+            ["-n", "dev", "exec", "web", "-c", "app", "--", "echo", "through the proxy"],
+            kubeconfig: workspace.appendingPathComponent(".sandbox/kubeconfig"), home: workspace)
+        #expect(alice.standardOutput == "through the proxy\n", "\(alice.standardError)")
 
         sandbox.interrupt()
         let status = try await sandbox.waitForExit(timeout: .seconds(60))
@@ -80,6 +90,50 @@ struct SandboxCommandTests {
         #expect(result.standardOutput.contains("not available yet"))
     }
 
+    /// Runs the three commands the welcome text prints, as printed (kubectl 1.33 as `kubectl`):
+    /// an allowed exec, a blocked recursive delete, and an approval by a second identity.
+    private func tryThePrintedCommands(welcome: String, workspace: URL) async throws {
+        let commands = welcome.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { $0.hasPrefix("kubectl ") || $0.contains(" approve ") }
+        try #require(commands.count == 5, "the welcome text prints five commands:\n\(welcome)")
+        let bin = try Paths.makeScratchDirectory("sandbox-bin")
+        try FileManager.default.createSymbolicLink(
+            at: bin.appendingPathComponent("kubectl"), withDestinationURL: try Kubectl.named("1.33").path)
+        func shell(_ command: String) async throws -> ProcessResult {
+            var environment = self.environment(in: workspace)
+            environment["PATH"] = bin.path + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+            return try await ProcessRunner.run(
+                URL(fileURLWithPath: "/bin/bash"), arguments: ["-c", command], environment: environment,
+                currentDirectory: workspace)
+        }
+
+        let allowed = try await shell(commands[0])
+        #expect(allowed.exitCode == 0, "\(commands[0]): \(allowed.standardError)")
+        #expect(allowed.standardOutput.hasPrefix("Linux"))
+
+        let victim = "/tmp/portcullis-demo"
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: true)
+        let blocked = try await shell(commands[1])
+        #expect(blocked.exitCode != 0)
+        #expect(
+            blocked.standardError.contains("recursive deletes are blocked in production"), "\(blocked.standardError)")
+        #expect(FileManager.default.fileExists(atPath: victim), "the blocked command did not run")
+
+        let held = try await shell(commands[2])
+        #expect(held.exitCode != 0)
+        let name = try #require(
+            held.standardError.firstMatch(of: /AccessRequest (\S+);/).map { String($0.1) }, "\(held.standardError)")
+        let approved = try await shell(commands[3].replacingOccurrences(of: " NAME", with: " \(name)"))
+        #expect(approved.exitCode == 0, "\(approved.standardError)")
+        let released = try await shell(commands[4])
+        #expect(released.exitCode == 0, "\(released.standardError)")
+        #expect(!released.standardOutput.isEmpty)
+
+        let audit = try String(contentsOf: workspace.appendingPathComponent(".sandbox/audit.jsonl"), encoding: .utf8)
+        #expect(audit.contains("\"username\":\"alice\""))
+        #expect(audit.contains("\"username\":\"bob\""))
+    }
+
     private func portcullis(_ arguments: [String], in directory: URL) async throws -> ProcessResult {
         try await ProcessRunner.run(
             Paths.productsDirectory.appendingPathComponent("portcullis"), arguments: arguments,
@@ -93,10 +147,11 @@ struct SandboxCommandTests {
         return environment
     }
 
-    /// The supervisor, etcd, kube-apiserver and node agent of the sandbox in `workspace`.
+    /// The supervisor, etcd, kube-apiserver, node agent, webhook and proxy of the sandbox in
+    /// `workspace`.
     private func componentPIDs(in workspace: URL) throws -> [Int32] {
         let run = workspace.appendingPathComponent(".sandbox/cluster/run")
-        return try ["supervisor", "etcd", "apiserver", "node-agent"].map { name in
+        return try ["supervisor", "etcd", "apiserver", "node-agent", "webhook", "proxy"].map { name in
             let text = try String(contentsOf: run.appendingPathComponent("\(name).pid"), encoding: .utf8)
             return try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
         }

@@ -28,6 +28,7 @@ struct AdmissionHandlerTests {
           match: {resources: [pods/exec]}
           rules:
           - {name: no-rm, action: Deny, expression: "exec.command.exists(c, c == 'rm')", message: no rm}
+          - {name: psql, action: Review, expression: "exec.command[0] == 'psql'", message: psql needs approval, review: {approvers: {groups: [sre]}}}
           - {name: audit-all, action: Allow}
         """
 
@@ -108,6 +109,26 @@ struct AdmissionHandlerTests {
         let allowed = handler.validate(
             try Self.review(operation: "CONNECT", resource: "pods", subResource: "exec", object: ["command": ["ls"]]))
         #expect(allowed.allowed)
+    }
+
+    @Test("Review is refused straight to the apiserver and left to the proxy's approvals through it")
+    func reviewThroughTheProxy() throws {
+        let handler = try Self.handler()
+        let direct = handler.validate(
+            try Self.review(operation: "CONNECT", resource: "pods", subResource: "exec", object: ["command": ["psql"]]))
+        #expect(!direct.allowed)
+        #expect(direct.message.contains("psql needs approval (approval by group sre is required"))
+        let viaProxy = handler.validate(
+            try Self.review(
+                operation: "CONNECT", resource: "pods", subResource: "exec",
+                extra: [AdmissionHandler.proxySessionExtraKey: ["s-9"]], object: ["command": ["psql"]]))
+        #expect(viaProxy.allowed)
+        #expect(viaProxy.auditAnnotations["portcullis.dev/review"] == "granted through the proxy (session s-9)")
+        let deniedEvenViaProxy = handler.validate(
+            try Self.review(
+                operation: "CONNECT", resource: "pods", subResource: "exec",
+                extra: [AdmissionHandler.proxySessionExtraKey: ["s-9"]], object: ["command": ["rm", "-rf", "/"]]))
+        #expect(!deniedEvenViaProxy.allowed, "Deny rules hold whatever path the request took")
     }
 
     @Test("with requireProxy, exec that did not come through the proxy is refused")

@@ -8,6 +8,10 @@
 #   testenv.sh down   [--dir DIR]   stop what `up` started, by PID
 #   testenv.sh status [--dir DIR]   print the state; exit 0 only when ready
 #
+# `up` and `run` also take `--component NAME=COMMAND` and `--component-port NAME=PORT` (repeatable):
+# extra processes (the sandbox's proxy and webhook) started once the cluster is seeded, waited for
+# on their port, supervised like the rest and stopped first.
+#
 # DIR (default ./.testenv) receives the PKI, logs, kubeconfigs and cluster.env, which describes the
 # running cluster (ports, files, tokens) for tests and for `portcullis sandbox`.
 #
@@ -20,10 +24,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 cmd=${1:-}; shift || true
 dir=$PWD/.testenv
 owner_pid=
+component_names=()
+declare -A component_commands=() component_ports=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2; shift 2 ;;
     --owner-pid) owner_pid=$2; shift 2 ;;
+    --component)
+      name=${2%%=*}
+      component_names+=("$name")
+      component_commands[$name]=${2#*=}
+      shift 2 ;;
+    --component-port) component_ports[${2%%=*}]=${2#*=}; shift 2 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -33,13 +45,16 @@ run_dir=$dir/run
 log_dir=$dir/logs
 ready_timeout=${TESTENV_READY_TIMEOUT:-90}
 
-# A free TCP port on 127.0.0.1: random, and not among the listening sockets in /proc/net/tcp.
+# A free TCP port on 127.0.0.1: random, below the kernel's ephemeral range (so no outgoing
+# connection takes it between now and the bind), and used by no socket in /proc/net/tcp.
 free_port() {
-  local port hex
+  local port hex low
+  low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 21024 ] || low=32768
   while :; do
-    port=$(( (RANDOM * 32768 + RANDOM) % 30000 + 20000 ))
+    port=$(( (RANDOM * 32768 + RANDOM) % (low - 20000) + 20000 ))
     hex=$(printf '%04X' "$port")
-    if ! awk -v h=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
+    if ! awk -v h=":$hex" 'NR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
       /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
       case " ${used_ports:-} " in *" $port "*) continue ;; esac
       used_ports="${used_ports:-} $port"
@@ -199,7 +214,10 @@ stop_component() {
 }
 
 stop_all() {
-  # The apiserver first (it needs etcd to shut down cleanly), etcd last.
+  # Extra components first (they talk to the apiserver), then the apiserver (it needs etcd to
+  # shut down cleanly), etcd last.
+  local name
+  for name in "${component_names[@]}"; do stop_component "$name"; done
   stop_component node-agent
   stop_component apiserver
   stop_component etcd
@@ -221,6 +239,8 @@ wait_until() { # description seconds command...
     sleep 0.2
   done
 }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 apiserver_ready() {
   curl -sf --cacert "$dir/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" "https://127.0.0.1:$APISERVER_PORT/readyz"
@@ -279,6 +299,13 @@ run() {
   seed_cluster
   kubectl_admin wait --for condition=established --timeout=30s \
     crd/accesspolicies.portcullis.dev crd/accessrequests.portcullis.dev >>"$log_dir/seed.log"
+  local name
+  for name in "${component_names[@]}"; do
+    start_component "$name" bash -c "${component_commands[$name]}"
+    if [ -n "${component_ports[$name]:-}" ]; then
+      wait_until "$name" 60 port_open "${component_ports[$name]}"
+    fi
+  done
   write_env
   touch "$run_dir/ready"
   log "ready in $((SECONDS - t0))s: kubectl --kubeconfig $dir/admin.kubeconfig get ns"
@@ -304,6 +331,11 @@ run() {
 }
 
 up() {
+  local passthrough=() name
+  for name in "${component_names[@]}"; do
+    passthrough+=(--component "$name=${component_commands[$name]}")
+    [ -n "${component_ports[$name]:-}" ] && passthrough+=(--component-port "$name=${component_ports[$name]}")
+  done
   if supervisor_running; then
     if [ -f "$run_dir/ready" ]; then
       log "already running in $dir"
@@ -321,7 +353,7 @@ up() {
         fd=${fd##*/}
         [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
       done
-      exec setsid nohup bash "$here/testenv.sh" run --dir "$dir" >"$dir/supervisor.log" 2>&1 </dev/null
+      exec setsid nohup bash "$here/testenv.sh" run --dir "$dir" "${passthrough[@]}" >"$dir/supervisor.log" 2>&1 </dev/null
     ) &
   fi
   local deadline=$((SECONDS + ready_timeout + 600)) # + a first build of the apiserver
@@ -362,9 +394,10 @@ status() {
     return 4
   fi
   . "$dir/cluster.env"
-  local name
-  for name in etcd apiserver node-agent; do
-    printf '%-11s pid %s\n' "$name" "$(cat "$run_dir/$name.pid" 2>/dev/null || echo '?')"
+  local pidfile name
+  for pidfile in "$run_dir"/*.pid; do
+    name=$(basename "$pidfile" .pid)
+    [ "$name" = supervisor ] || printf '%-11s pid %s\n' "$name" "$(cat "$pidfile")"
   done
   echo "apiserver   $APISERVER_URL ($(apiserver_ready || echo 'not ready'))"
   echo "kubeconfig  $ADMIN_KUBECONFIG"

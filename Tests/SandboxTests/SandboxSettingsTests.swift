@@ -1,0 +1,25 @@
+import Foundation
+import Sandbox
+import Testing
+
+@Suite("sandbox settings")
+struct SandboxSettingsTests {
+    @Test("free ports are distinct, below the kernel's ephemeral range, and survive a round trip through sandbox.env")
+    func roundTrip() throws {
+        let settings = try SandboxSettings.freePorts()
+        let ports = [settings.proxyPort, settings.managementPort, settings.webhookPort]
+        #expect(Set(ports).count == 3)
+        #expect(ports.allSatisfy(SandboxSettings.portRange.contains))
+        let ephemeral = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        let ephemeralStart = try #require(ephemeral.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) })
+        #expect(SandboxSettings.portRange.upperBound < ephemeralStart)
+        #expect(try SandboxSettings(envFileContents: settings.envFileContents) == settings)
+    }
+
+    @Test("a sandbox.env without every port is refused")
+    func incomplete() {
+        #expect(throws: SandboxError.self) {
+            try SandboxSettings(envFileContents: "PROXY_PORT=1\nWEBHOOK_PORT=2\n")
+        }
+    }
+}
