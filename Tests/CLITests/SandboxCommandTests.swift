@@ -129,6 +129,14 @@ struct SandboxCommandTests {
         #expect(released.exitCode == 0, "\(released.standardError)")
         #expect(!released.standardOutput.isEmpty)
 
+        // Straight to the apiserver with the admin kubeconfig: the webhook checks the same policies.
+        let direct = try await shell(
+            "kubectl --kubeconfig .sandbox/admin.kubeconfig -n prod exec web -c app -- rm -rf \(victim)")
+        #expect(direct.exitCode != 0)
+        #expect(
+            direct.standardError.contains("recursive deletes are blocked in production"), "\(direct.standardError)")
+        #expect(FileManager.default.fileExists(atPath: victim))
+
         let audit = try String(contentsOf: workspace.appendingPathComponent(".sandbox/audit.jsonl"), encoding: .utf8)
         #expect(audit.contains("\"username\":\"alice\""))
         #expect(audit.contains("\"username\":\"bob\""))
