@@ -199,11 +199,37 @@ struct ProxyIntegrationTests {
         #expect(direct.standardOutput.contains(secretValue), "straight to the apiserver the value is there")
     }
 
-    @Test("a client asking to impersonate is refused")
+    @Test("a client's impersonation is refused unless a policy explicitly allows it")
     func clientImpersonation() async throws {
         let refused = try await Self.kubectl(["--as=bob", "get", "namespaces"], as: .alice)
         #expect(refused.exitCode == 1)
-        #expect(refused.standardError.contains("impersonation through Portcullis is not allowed"))
+        #expect(
+            refused.standardError.contains(
+                #"alice may not impersonate users "bob" through Portcullis: no policy allows it"#),
+            "\(refused.standardError)")
+
+        // The fixture policy lets sre act as alice in group developers, and as nobody else.
+        let allowed = try await Self.kubectl(
+            ["--as=alice", "--as-group=developers", "-n", "dev", "get", "pods", "-o", "name"], as: .bob)
+        #expect(allowed.exitCode == 0, "\(allowed.standardError)")
+        #expect(allowed.standardOutput.contains("pod/web"))
+        let asAlice = try await Self.kubectl(
+            ["--as=alice", "--as-group=developers", "-n", "prod", "delete", "pod", "web", "--dry-run=server"], as: .bob)
+        #expect(
+            asAlice.standardError.contains(#"User "alice" cannot delete resource "pods""#),
+            "RBAC judges the impersonated user: \(asAlice.standardError)")
+        let escalation = try await Self.kubectl(
+            ["--as=alice", "--as-group=system:masters", "get", "secrets", "-A"], as: .bob)
+        #expect(escalation.exitCode == 1)
+        #expect(escalation.standardError.contains(#"groups "system:masters""#), "\(escalation.standardError)")
+
+        let running = try await Fixture.shared.start()
+        let audit = try String(contentsOf: running.auditFile, encoding: .utf8)
+        #expect(
+            audit.split(separator: "\n").contains {
+                $0.contains(#""user":{"#) && $0.contains(#""username":"bob""#)
+                    && $0.contains(#""impersonatedUser":{"#) && $0.contains(#""username":"alice""#)
+            }, "the audit line names both the caller and whom they acted as")
     }
 
     @Test("bad or missing tokens get a plain 401")

@@ -12,6 +12,8 @@ struct AuditRecord: Sendable {
     let userAgent: String
     let receivedAt: Date
     var user: RequestAttributes.UserInfo?
+    /// Whom the caller acts as, when a policy let them impersonate someone (`kubectl --as`).
+    var impersonatedUser: RequestAttributes.UserInfo?
     var info: RequestInfo?
     var decision: Decision?
     var annotations: [String: String] = [:]
@@ -35,10 +37,13 @@ struct AuditRecord: Sendable {
             "responseStatus": ["metadata": [String: Any](), "code": responseCode],
         ]
         if let user {
-            // The proxy authenticated the caller and impersonates them: both are the caller.
-            let userInfo: [String: Any] = ["username": user.name, "uid": user.uid, "groups": user.groups]
-            event["user"] = userInfo
-            event["impersonatedUser"] = userInfo
+            // The proxy authenticated the caller and impersonates them (or whom a policy let them
+            // act as).
+            func info(_ user: RequestAttributes.UserInfo) -> [String: Any] {
+                ["username": user.name, "uid": user.uid, "groups": user.groups]
+            }
+            event["user"] = info(user)
+            event["impersonatedUser"] = info(impersonatedUser ?? user)
         } else {
             event["user"] = ["username": "system:anonymous", "groups": ["system:unauthenticated"]]
         }

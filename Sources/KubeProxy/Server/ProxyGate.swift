@@ -61,7 +61,7 @@ struct ProxyGate: Sendable {
     func decide(_ request: ProxyRequest) async -> GateVerdict {
         var audit = AuditRecord(request: request)
         let bearer = Self.bearerToken(request.head.headers)
-        let user: RequestAttributes.UserInfo
+        var user: RequestAttributes.UserInfo
         switch await authenticate(bearer, request.clientCertificates) {
         case .authenticated(let identity, let method):
             user = identity
@@ -83,16 +83,26 @@ struct ProxyGate: Sendable {
         }
         audit.info = info
         // Acting as someone else through the proxy would let one caller borrow another's policies
-        // and RBAC; the proxy itself is the only impersonator. Discovery (non-resource paths) is
+        // and RBAC, and the apiserver trusts only the proxy to impersonate: so a client's
+        // impersonation must be explicitly allowed by policy. Discovery (non-resource paths) is
         // answered as the caller instead of refused: it reveals nothing about access, and kubectl
         // cannot show the reason of a refused discovery request (it prints "unknown").
-        if info.isResourceRequest,
-            request.head.headers.contains(where: { $0.name.lowercased().hasPrefix("impersonate-") })
-        {
-            audit.annotations["portcullis.dev/decision"] = "Deny"
-            return .respond(
-                .forbidden("impersonation through Portcullis is not allowed; the proxy acts as you (\(user.name))"),
-                audit)
+        if info.isResourceRequest {
+            do {
+                if let impersonation = try ImpersonationRequest(headers: request.head.headers) {
+                    if let refusal = impersonation.refusal(
+                        by: user, engine: policies.engine, now: request.receivedAt)
+                    {
+                        audit.annotations["portcullis.dev/decision"] = "Deny"
+                        return .respond(.forbidden(refusal), audit)
+                    }
+                    user = impersonation.identity
+                    audit.impersonatedUser = user
+                }
+            } catch {
+                audit.annotations["portcullis.dev/decision"] = "Deny"
+                return .respond(.badRequest(error.message), audit)
+            }
         }
         let query = RequestInfo.query(of: request.head.uri)
         var attributes = info.attributes(user: user, query: query)
