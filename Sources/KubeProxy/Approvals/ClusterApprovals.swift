@@ -6,16 +6,7 @@ import Policy
 /// proxy's own identity. Every replica reads the same objects, so an approval given through any
 /// path (another replica, `kubectl`, `portcullis approve`) releases the request everywhere; the
 /// webhook makes sure only a listed approver who is not the requester can give it.
-public struct ClusterApprovals: Sendable {
-    public enum Verdict: Sendable, Equatable {
-        /// An approval covers this request; it may go through.
-        case granted(request: String, approvedBy: String)
-        /// A request for exactly this is already waiting.
-        case pending(request: String)
-        /// A new request was filed.
-        case requested(request: String)
-    }
-
+public struct ClusterApprovals: ApprovalStore {
     let client: KubernetesClient
     public let namespace: String
 
@@ -28,33 +19,18 @@ public struct ClusterApprovals: Sendable {
 
     var collection: String { "/apis/\(PolicyAPI.group)/\(PolicyAPI.version)/namespaces/\(namespace)/accessrequests" }
 
-    /// Finds an approval for `summary` asked by `requester`, or files a request for one.
-    public func check(
-        requester: AccessRequest.Subject, summary: AccessRequest.Summary, decision: Decision.ReviewRequirement,
-        message: String, now: Date = Date()
-    ) async throws -> Verdict {
-        let existing = try await requests(fingerprint: summary.fingerprint).filter {
-            $0.covers(
-                user: requester.user, verb: summary.verb, resource: summary.resource, namespace: summary.namespace,
-                name: summary.name, command: summary.command)
-        }
+    public func check(_ spec: AccessRequest.Spec, now: Date) async throws -> ApprovalVerdict {
+        let existing = try await requests(fingerprint: spec.request.fingerprint).filter { $0.spec.covers(spec) }
         if let approved = existing.first(where: { $0.grantIsActive(at: now) }) {
             return .granted(request: approved.metadata.name, approvedBy: approved.status?.decidedBy ?? "")
         }
         if let pending = existing.first(where: { $0.state == .pending }) {
             return .pending(request: pending.metadata.name)
         }
-        let grant = decision.spec.grantFor.components.seconds
         let request = AccessRequest(
-            metadata: .init(name: "", namespace: namespace, labels: [Self.fingerprintLabel: summary.fingerprint]),
-            spec: .init(
-                requester: requester, request: summary, policy: decision.rule.policy, rule: decision.rule.rule,
-                message: message,
-                approvers: .init(
-                    users: decision.spec.approverUsers.map(\.pattern),
-                    groups: decision.spec.approverGroups.map(\.pattern)),
-                grantFor: "\(grant)s"),
-            status: nil)
+            metadata: .init(
+                name: "", namespace: namespace, labels: [Self.fingerprintLabel: spec.request.fingerprint]),
+            spec: spec, status: nil)
         var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(request)) as? [String: Any] ?? [:]
         var metadata = object["metadata"] as? [String: Any] ?? [:]
         metadata["name"] = nil
@@ -72,6 +48,25 @@ public struct ClusterApprovals: Sendable {
             (try? JSONSerialization.data(withJSONObject: item)).flatMap {
                 try? JSONDecoder().decode(AccessRequest.self, from: $0)
             }
+        }
+    }
+
+    /// Whether the cluster serves the AccessRequest API (the CRD is installed), asked with the
+    /// proxy's own identity through API discovery. Any answer other than 200 or 404 is an error:
+    /// `auto` must not fall back to the local store because the apiserver was briefly unreachable.
+    public static func isServed(by client: KubernetesClient) async throws -> Bool {
+        let response = try await client.send(.GET, "/apis/\(PolicyAPI.group)/\(PolicyAPI.version)")
+        switch response.status {
+        case 200:
+            let object = (try? JSONSerialization.jsonObject(with: response.body)) as? [String: Any]
+            let resources = object?["resources"] as? [[String: Any]] ?? []
+            return resources.contains { $0["name"] as? String == "accessrequests" }
+        case 404:
+            return false
+        default:
+            throw KubernetesClient.Failure(
+                description: "API discovery of \(PolicyAPI.group)/\(PolicyAPI.version) answered \(response.status): "
+                    + response.statusMessage)
         }
     }
 }

@@ -53,11 +53,19 @@ extension ProxyConfiguration.TokenReview {
 }
 
 extension ProxyConfiguration.Approvals {
-    private enum Keys: String, CodingKey { case namespace }
+    private enum Keys: String, CodingKey { case namespace, store }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         namespace = try container.decodeIfPresent(String.self, forKey: .namespace) ?? "portcullis-system"
+        let store = try container.decodeIfPresent(String.self, forKey: .store) ?? "auto"
+        guard let parsed = Store(rawValue: store) else {
+            throw ProxyConfiguration.Error(
+                description:
+                    "approvals.store must be one of \(Store.allCases.map(\.rawValue).joined(separator: ", ")), not \(store)"
+            )
+        }
+        self.store = parsed
     }
 }
 

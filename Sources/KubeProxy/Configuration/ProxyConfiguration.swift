@@ -13,7 +13,7 @@ import Yams
 ///   staticTokenFile: /etc/portcullis/tokens.csv
 ///   oidc: [{issuerURL: https://issuer, clientID: kubernetes, usernameClaim: email, groupsClaim: groups}]
 ///   tokenReview: {enabled: true, audiences: []}
-/// approvals: {namespace: portcullis-system}
+/// approvals: {namespace: portcullis-system, store: auto}   # auto | cluster | local
 /// audit: {path: /var/log/portcullis/audit.jsonl}
 /// management: {host: 0.0.0.0, port: 9090}
 /// ```
@@ -86,6 +86,22 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
 
     public struct Approvals: Sendable, Codable, Equatable {
         public var namespace = "portcullis-system"
+        public var store = Store.auto
+
+        /// Where AccessRequests live.
+        public enum Store: String, Sendable, Codable, Equatable, CaseIterable {
+            /// `cluster` when the apiserver serves `accessrequests.portcullis.dev`, else `local`.
+            case auto
+            /// AccessRequest objects in the cluster (needs the CRD and the webhook).
+            case cluster
+            /// The proxy's memory: one replica only, lost on restart.
+            case local
+        }
+
+        public init(namespace: String = "portcullis-system", store: Store = .auto) {
+            self.namespace = namespace
+            self.store = store
+        }
     }
 
     public struct Audit: Sendable, Codable, Equatable {
@@ -159,7 +175,7 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         "authentication.oidc[]": [
             "issuerURL", "clientID", "usernameClaim", "usernamePrefix", "groupsClaim", "groupsPrefix", "caFile",
         ],
-        "authentication.tokenReview": ["enabled", "audiences"], "approvals": ["namespace"], "audit": ["path"],
+        "authentication.tokenReview": ["enabled", "audiences"], "approvals": ["namespace", "store"], "audit": ["path"],
         "management": ["host", "port"],
     ]
 

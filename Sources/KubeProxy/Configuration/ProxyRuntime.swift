@@ -38,6 +38,7 @@ public final class ProxyRuntime: Sendable {
             }
         let chain = AuthenticatorChain(
             try await authenticators(configuration.authentication, upstream: upstream, logger: logger))
+        let approvals = try await approvalStore(configuration.approvals, upstream: upstream, logger: logger)
         let metrics = ProxyMetrics()
         let policies = PolicyStore(engine)
         let server = try ProxyServer(
@@ -47,7 +48,7 @@ public final class ProxyRuntime: Sendable {
                 clientCAFile: configuration.authentication.clientCertificates == true
                     ? configuration.tls.clientCAFile : nil),
             upstream: upstream, policies: policies, authenticate: chain.callerAuthenticator,
-            approvalsNamespace: configuration.approvals?.namespace, audit: try AuditLog(path: configuration.audit.path),
+            approvals: approvals, audit: try AuditLog(path: configuration.audit.path),
             metrics: metrics, logger: logger)
         let port = try await server.start()
         var management: ManagementServer?
@@ -80,6 +81,33 @@ public final class ProxyRuntime: Sendable {
         self.server = server
         self.management = management
         self.logger = logger
+    }
+
+    /// The approvals store the settings ask for; `auto` asks the apiserver (API discovery, with the
+    /// proxy's identity) whether it serves AccessRequests, once, at startup.
+    static func approvalStore(
+        _ settings: ProxyConfiguration.Approvals?, upstream: UpstreamConfiguration, logger: Logger
+    ) async throws -> (any ApprovalStore)? {
+        guard let settings else { return nil }
+        let client = try KubernetesClient(configuration: upstream)
+        var store = settings.store
+        if store == .auto {
+            do {
+                store = try await ClusterApprovals.isServed(by: client) ? .cluster : .local
+            } catch {
+                throw ProxyConfiguration.Error(
+                    description: "approvals.store auto cannot tell whether the cluster serves AccessRequests: \(error)")
+            }
+        }
+        switch store {
+        case .local:
+            logger.warning(
+                "approvals are kept in this proxy's memory: one replica only, lost on restart; install the AccessRequest CRD for the cluster store",
+                metadata: ["namespace": "\(settings.namespace)"])
+            return LocalApprovals(namespace: settings.namespace)
+        case .cluster, .auto:
+            return ClusterApprovals(client: client, namespace: settings.namespace)
+        }
     }
 
     static func authenticators(

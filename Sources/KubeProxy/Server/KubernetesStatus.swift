@@ -28,6 +28,26 @@ struct KubernetesStatus: Sendable {
         KubernetesStatus(code: 413, reason: "RequestEntityTooLarge", message: message)
     }
 
+    static func notFound(_ message: String) -> KubernetesStatus {
+        KubernetesStatus(code: 404, reason: "NotFound", message: message)
+    }
+
+    static func methodNotAllowed(_ message: String) -> KubernetesStatus {
+        KubernetesStatus(code: 405, reason: "MethodNotAllowed", message: message)
+    }
+
+    static func conflict(_ message: String) -> KubernetesStatus {
+        KubernetesStatus(code: 409, reason: "Conflict", message: message)
+    }
+
+    static func unsupportedMediaType(_ message: String) -> KubernetesStatus {
+        KubernetesStatus(code: 415, reason: "UnsupportedMediaType", message: message)
+    }
+
+    static func invalid(_ message: String) -> KubernetesStatus {
+        KubernetesStatus(code: 422, reason: "Invalid", message: message)
+    }
+
     static func badGateway(_ message: String) -> KubernetesStatus {
         KubernetesStatus(code: 502, reason: "InternalError", message: message)
     }
@@ -43,5 +63,21 @@ struct KubernetesStatus: Sendable {
         ]
         if !details.isEmpty { object["details"] = details }
         return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    }
+}
+
+extension KubernetesStatus {
+    /// The one place approvals errors meet the wire.
+    init(_ error: ApprovalsError) {
+        switch error.kind {
+        case .full: self = .unavailable(error.message)
+        case .notFound: self = .notFound(error.message)
+        case .forbidden: self = .forbidden(error.message)
+        case .conflict: self = .conflict(error.message)
+        case .invalid: self = .invalid(error.message)
+        case .unsupported: self = .methodNotAllowed(error.message)
+        case .unsupportedMediaType: self = .unsupportedMediaType(error.message)
+        default: self = .badRequest(error.message)
+        }
     }
 }

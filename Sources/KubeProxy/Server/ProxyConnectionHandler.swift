@@ -126,6 +126,11 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 self.services.record(audit)
                 self.state = .idle
                 self.respond(context, head: head, status: status, close: !head.isKeepAlive)
+            case .answer(let json, var audit):
+                audit.responseCode = 200
+                self.services.record(audit)
+                self.state = .idle
+                self.respond(context, head: head, code: 200, json: json, close: !head.isKeepAlive)
             case .forward(let request, let audit):
                 let exchange = Exchange(request: request, clientHead: head, audit: audit)
                 if request.isUpgrade {
@@ -140,10 +145,15 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     private func respond(_ context: ChannelHandlerContext, head: HTTPRequestHead, status: KubernetesStatus, close: Bool)
     {
-        let body = status.json
+        respond(context, head: head, code: status.code, json: status.json, close: close)
+    }
+
+    private func respond(
+        _ context: ChannelHandlerContext, head: HTTPRequestHead, code: Int, json body: Data, close: Bool
+    ) {
         var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(body.count))])
         if close { headers.add(name: "Connection", value: "close") }
-        let response = HTTPResponseHead(version: head.version, status: .init(statusCode: status.code), headers: headers)
+        let response = HTTPResponseHead(version: head.version, status: .init(statusCode: code), headers: headers)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))

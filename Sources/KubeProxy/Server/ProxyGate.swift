@@ -30,6 +30,8 @@ struct ProxyRequest: Sendable {
 /// What to do with a request.
 enum GateVerdict: Sendable {
     case respond(KubernetesStatus, AuditRecord)
+    /// A 200 the proxy answers itself (the local AccessRequest API).
+    case answer(json: Data, AuditRecord)
     case forward(UpstreamRequest, AuditRecord)
 }
 
@@ -52,7 +54,7 @@ struct ProxyGate: Sendable {
     let upstreamHost: String
     let authorization: UpstreamAuthorization
     /// Where Review decisions wait for approval; nil: Review answers 403 without a request.
-    let approvals: ClusterApprovals?
+    let approvals: (any ApprovalStore)?
 
     /// Largest request body read: the apiserver's own limit, since bodies are buffered so that
     /// policies can see the object.
@@ -117,11 +119,25 @@ struct ProxyGate: Sendable {
         case .deny:
             return .respond(.forbidden(decision.message, resource: info.resource, name: info.name), audit)
         case .review:
-            if let refusal = await reviewRefusal(decision, attributes: attributes, info: info, audit: &audit) {
+            if let refusal = await reviewRefusal(
+                decision, attributes: attributes, info: info, receivedAt: request.receivedAt, audit: &audit)
+            {
                 return .respond(refusal, audit)
             }
         case .allow:
             break
+        }
+        if let local = approvals as? LocalApprovals, LocalApprovalsAPI.serves(info) {
+            // Without the CRD the apiserver knows no AccessRequests: the proxy is their API server.
+            audit.annotations["portcullis.dev/served-by"] = "local-approvals"
+            do {
+                let json = try await LocalApprovalsAPI(store: local).serve(
+                    info, query: query, contentType: request.head.headers.first(name: "content-type"),
+                    body: Data(request.body.readableBytesView), caller: user, now: request.receivedAt)
+                return .answer(json: json, audit)
+            } catch {
+                return .respond(KubernetesStatus(error), audit)
+            }
         }
         let isUpgrade = request.head.headers.contains(name: "upgrade")
         var uri = info.canonicalPath
@@ -154,7 +170,8 @@ struct ProxyGate: Sendable {
 
     /// nil when an active approval lets the request through; otherwise the 403 (or 503) to answer.
     private func reviewRefusal(
-        _ decision: Decision, attributes: RequestAttributes, info: RequestInfo, audit: inout AuditRecord
+        _ decision: Decision, attributes: RequestAttributes, info: RequestInfo, receivedAt: Date,
+        audit: inout AuditRecord
     ) async -> KubernetesStatus? {
         guard let review = decision.review else { return .forbidden(decision.message) }
         let approvers = Self.describeApprovers(review)
@@ -162,25 +179,23 @@ struct ProxyGate: Sendable {
             return .forbidden(
                 "\(decision.message) (this needs approval by \(approvers))", resource: info.resource, name: info.name)
         }
-        let command = attributes.exec.map { $0.line.isEmpty ? $0.command.joined(separator: " ") : $0.line }
-        let resource = attributes.resourceDescription
-        let target = info.namespace.isEmpty ? info.name : "\(info.namespace)/\(info.name)"
-        let summary = AccessRequest.Summary(
-            text: "\(attributes.verb) \(resource) \(target)" + (command.map { ": \($0)" } ?? ""),
-            verb: attributes.verb, resource: resource, namespace: info.namespace, name: info.name, command: command,
-            fingerprint: RequestFingerprint.make(
-                user: attributes.user.name, verb: attributes.verb, resource: resource, namespace: info.namespace,
-                name: info.name, command: command))
-        let verdict: ClusterApprovals.Verdict
+        let spec = AccessRequest.Spec.held(
+            attributes: attributes, info: info, review: review, message: decision.message)
+        let verdict: ApprovalVerdict
         do {
-            verdict = try await approvals.check(
-                requester: .init(user: attributes.user.name, groups: attributes.user.groups), summary: summary,
-                decision: review, message: decision.message)
+            verdict = try await approvals.check(spec, now: receivedAt)
+        } catch let error as ApprovalsError {
+            audit.annotations["portcullis.dev/approvals-error"] = error.message
+            var status = KubernetesStatus(error)
+            status.message = "\(decision.message); \(error.message)"
+            return status
         } catch {
             audit.annotations["portcullis.dev/approvals-error"] = "\(error)"
             return .unavailable("\(decision.message); approvals cannot be checked right now, so the request is refused")
         }
-        let how = "an approver (\(approvers)) runs: kubectl portcullis approve -n \(approvals.namespace)"
+        // The local store exists only inside this proxy, so the approver must go through it too.
+        let through = approvals is LocalApprovals ? " through this proxy" : ""
+        let how = "an approver (\(approvers)) runs\(through): kubectl portcullis approve -n \(approvals.namespace)"
         switch verdict {
         case .granted(let request, let approvedBy):
             audit.annotations["portcullis.dev/approved"] = "\(approvals.namespace)/\(request) by \(approvedBy)"

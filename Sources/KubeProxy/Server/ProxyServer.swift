@@ -43,9 +43,11 @@ public final class ProxyServer: Sendable {
     private let logger: Logger
     private let state = NIOLockedValueBox<ServerQuiescingHelper?>(nil)
 
+    /// `approvals`: where Review decisions wait (``ClusterApprovals`` or ``LocalApprovals``); nil:
+    /// Review answers 403 without filing a request.
     public init(
         configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
-        authenticate: @escaping CallerAuthenticator, approvalsNamespace: String? = nil, audit: AuditLog,
+        authenticate: @escaping CallerAuthenticator, approvals: (any ApprovalStore)?, audit: AuditLog,
         metrics: ProxyMetrics = ProxyMetrics(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.proxy")
@@ -55,13 +57,25 @@ public final class ProxyServer: Sendable {
         self.gate = ProxyGate(
             policies: policies, authenticate: authenticate,
             upstreamHost: upstream.port == 443 ? upstream.host : "\(upstream.host):\(upstream.port)",
-            authorization: pool.authorization,
-            approvals: try approvalsNamespace.map {
-                ClusterApprovals(client: try KubernetesClient(configuration: upstream, group: group), namespace: $0)
-            })
+            authorization: pool.authorization, approvals: approvals)
         self.services = ProxyServices(audit: audit, metrics: metrics)
         self.group = group
         self.logger = logger
+    }
+
+    /// With AccessRequests in the cluster, in `approvalsNamespace`.
+    public convenience init(
+        configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
+        authenticate: @escaping CallerAuthenticator, approvalsNamespace: String? = nil, audit: AuditLog,
+        metrics: ProxyMetrics = ProxyMetrics(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "portcullis.proxy")
+    ) throws {
+        try self.init(
+            configuration: configuration, upstream: upstream, policies: policies, authenticate: authenticate,
+            approvals: try approvalsNamespace.map {
+                ClusterApprovals(client: try KubernetesClient(configuration: upstream, group: group), namespace: $0)
+            }, audit: audit, metrics: metrics, group: group, logger: logger)
     }
 
     /// Binds and starts serving; returns the bound port.
