@@ -93,6 +93,19 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         context.fireChannelWritabilityChanged()
     }
 
+    /// A request the HTTP parser cannot frame unambiguously (conflicting Content-Length and
+    /// Transfer-Encoding, a bad chunk size…) has been answered 400 by `HTTPServerProtocolErrorHandler`,
+    /// which does not close the connection. Nothing after it can be trusted to be framed the way
+    /// the client meant, so the connection ends here; a request still being decided is dropped.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if case .forwarding(let exchange) = state {
+            exchange.upstream?.close(promise: nil)
+            finishAudit(exchange, code: exchange.audit.responseCode == 0 ? 400 : exchange.audit.responseCode)
+        }
+        state = .refused
+        context.close(promise: nil)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         if case .forwarding(let exchange) = state {
             // The client left mid-response (a watch ended, a download aborted): this upstream
