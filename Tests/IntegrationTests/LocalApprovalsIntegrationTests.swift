@@ -138,4 +138,13 @@ struct LocalApprovalsIntegrationTests {
         #expect(decidedTwice.exitCode == 1)
         #expect(decidedTwice.standardError.contains("was already Denied"), "\(decidedTwice.standardError)")
     }
+
+    @Test("auto finds the AccessRequest CRD in the test cluster and picks the cluster store")
+    func discovery() async throws {
+        let cluster = try await TestCluster.shared()
+        let upstream = try UpstreamConfiguration.kubeconfig(cluster.kubeconfig(for: "proxy").path)
+        #expect(try await ClusterApprovals.isServed(by: KubernetesClient(configuration: upstream)))
+        let store = try await ProxyRuntime.approvalStore(.init(namespace: "x"), upstream: upstream)
+        #expect(store is ClusterApprovals)
+    }
 }

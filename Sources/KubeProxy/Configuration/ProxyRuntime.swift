@@ -85,8 +85,9 @@ public final class ProxyRuntime: Sendable {
 
     /// The approvals store the settings ask for; `auto` asks the apiserver (API discovery, with the
     /// proxy's identity) whether it serves AccessRequests, once, at startup.
-    static func approvalStore(
-        _ settings: ProxyConfiguration.Approvals?, upstream: UpstreamConfiguration, logger: Logger
+    public static func approvalStore(
+        _ settings: ProxyConfiguration.Approvals?, upstream: UpstreamConfiguration,
+        logger: Logger = Logger(label: "portcullis.proxy")
     ) async throws -> (any ApprovalStore)? {
         guard let settings else { return nil }
         let client = try KubernetesClient(configuration: upstream)

@@ -14,6 +14,8 @@ final class ProxyHarness: Sendable {
     let proxyPort: Int
     let upstream: RecordingUpstream
     let caCertificate: NIOSSLCertificate
+    /// The upstream as the proxy reaches it.
+    let upstreamConfiguration: UpstreamConfiguration
     private let server: ProxyServer
 
     /// Tokens the proxy accepts, and who they are.
@@ -43,13 +45,14 @@ final class ProxyHarness: Sendable {
         let engine = PolicyEngine(
             policies: try PolicyCompiler.compile(try PolicyLoader.parse(policies, file: "harness.yaml")))
         let users = Self.users
+        upstreamConfiguration = UpstreamConfiguration(
+            host: "127.0.0.1", port: upstream.port, serverName: "localhost", trustRoots: [caCertificate],
+            credential: .token("proxy-credential"))
         server = try ProxyServer(
             configuration: .init(
                 host: "127.0.0.1", port: 0, certificateChainFile: certificateFile.path,
                 privateKeyFile: keyFile.path),
-            upstream: UpstreamConfiguration(
-                host: "127.0.0.1", port: upstream.port, serverName: "localhost", trustRoots: [caCertificate],
-                credential: .token("proxy-credential")),
+            upstream: upstreamConfiguration,
             policies: PolicyStore(engine),
             authenticate: { token, _ in
                 guard let token else { return .anonymous }
@@ -125,8 +128,9 @@ final class ProxyHarness: Sendable {
     }
 }
 
-/// A TLS HTTP/1.1 server standing in for the apiserver: answers every request with 200 and
-/// records what it parsed and the raw bytes it received.
+/// A TLS HTTP/1.1 server standing in for an apiserver without Portcullis's CRDs: answers 404 under
+/// `/apis/portcullis.dev` and 200 to everything else, and records what it parsed and the raw
+/// bytes it received.
 final class RecordingUpstream: Sendable {
     struct Request: Sendable {
         var method: String
@@ -201,16 +205,21 @@ final class RecordingUpstream: Sendable {
                 current?.body += String(buffer: buffer)
             case .end:
                 if let current { upstream.requests.withLock { $0.append(current) } }
-                current = nil
-                let body = ByteBuffer(string: #"{"kind":"Status","apiVersion":"v1","status":"Success"}"#)
+                // Like an apiserver without Portcullis's CRDs installed.
+                let missing = current?.uri.hasPrefix("/apis/portcullis.dev") ?? false
+                let body = ByteBuffer(
+                    string: missing
+                        ? #"{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}"#
+                        : #"{"kind":"Status","apiVersion":"v1","status":"Success"}"#)
                 let head = HTTPResponseHead(
-                    version: .http1_1, status: .ok,
+                    version: .http1_1, status: missing ? .notFound : .ok,
                     headers: HTTPHeaders([
                         ("Content-Type", "application/json"), ("Content-Length", String(body.readableBytes)),
                     ]))
                 context.write(wrapOutboundOut(.head(head)), promise: nil)
                 context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                current = nil
             }
         }
 
