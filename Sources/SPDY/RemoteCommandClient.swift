@@ -10,8 +10,10 @@ protocol RemoteCommandClientTransport: Sendable {
     func close() async
 }
 
-/// The client side of one exec or attach, whatever the transport (protocols.md §3, §7.1 option 4): what
-/// the proxy uses to re-originate a command toward the apiserver or kubelet.
+/// The client side of one exec or attach, whatever the transport (protocols.md §3, §4, §7.1 option 4):
+/// what the proxy uses to re-originate a command toward the apiserver or kubelet. SPDY sessions come from
+/// ``RemoteCommandSPDYClient/start(session:protocolVersion:options:)``, WebSocket ones from
+/// ``RemoteCommandWebSocketClient/start(channel:uri:headers:options:protocols:configuration:)``.
 ///
 /// Write stdin and resizes, read ``stdout`` and ``stderr`` (both end when the server finishes or resets
 /// them), then ask for ``status()``. Drain stdout and stderr while waiting for the status: a server
@@ -44,7 +46,10 @@ public final class RemoteCommandClientSession: Sendable {
         try await transport.writeStdin(data)
     }
 
-    /// Signals stdin EOF (SPDY FIN; WebSocket v5 CLOSE).
+    /// Signals stdin EOF (SPDY FIN; WebSocket v5 CLOSE `[0xFF, 0x00]`).
+    ///
+    /// - Throws: ``KubernetesStreamError/Kind/unsupportedProtocol`` over WebSocket before v5, which has no
+    ///   way to say it (§4.3).
     public func closeStdin() async throws {
         guard options.stdin else { throw KubernetesStreamError(.unexpectedStream, "stdin was not requested") }
         try await transport.closeStdin()
@@ -69,9 +74,29 @@ public final class RemoteCommandClientSession: Sendable {
         return try RemoteCommandStatus.decode(errorStream: payload, protocolVersion: protocolVersion)
     }
 
-    /// Closes the connection (SPDY: RST for open streams, GOAWAY, TCP close).
+    /// Closes the connection (SPDY: RST for open streams, GOAWAY, TCP close; WebSocket: Close 1000).
     public func close() async {
         await transport.close()
+    }
+
+    /// Reads an error stream or channel to its end, refusing more than `maxBytes`. An abort (RST_STREAM,
+    /// a WebSocket Close other than 1000, the connection ending) is not an error here: the kubelet writes
+    /// the status and then resets the stream (§3.6); ``status()`` decides what an abort with nothing means.
+    static func collectErrorStream(
+        _ stream: InboundByteStream, maxBytes: Int
+    ) async throws -> (ByteBuffer, endedCleanly: Bool) {
+        var collected = ByteBuffer()
+        do {
+            for try await var chunk in stream {
+                guard collected.readableBytes + chunk.readableBytes <= maxBytes else {
+                    throw KubernetesStreamError(.invalidStatus, "error stream longer than \(maxBytes) bytes")
+                }
+                collected.writeBuffer(&chunk)
+            }
+            return (collected, true)
+        } catch let error as SPDYError where error.kind == .streamReset || error.kind == .sessionClosed {
+            return (collected, false)
+        }
     }
 }
 
@@ -141,19 +166,7 @@ struct SPDYRemoteCommandClientTransport: RemoteCommandClientTransport {
 
     func readErrorStream(maxBytes: Int) async throws -> (ByteBuffer, endedCleanly: Bool) {
         guard let errorStream = streams[.error] else { return (ByteBuffer(), true) }
-        var collected = ByteBuffer()
-        do {
-            for try await var chunk in errorStream.inbound {
-                guard collected.readableBytes + chunk.readableBytes <= maxBytes else {
-                    throw KubernetesStreamError(.invalidStatus, "error stream longer than \(maxBytes) bytes")
-                }
-                collected.writeBuffer(&chunk)
-            }
-            return (collected, true)
-        } catch let error as SPDYError where error.kind == .streamReset || error.kind == .sessionClosed {
-            // The kubelet writes the status and then resets the stream (§3.6): an abort after content is normal.
-            return (collected, false)
-        }
+        return try await RemoteCommandClientSession.collectErrorStream(errorStream.inbound, maxBytes: maxBytes)
     }
 
     func close() async {

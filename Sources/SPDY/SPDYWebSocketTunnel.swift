@@ -6,16 +6,21 @@ import NIOWebSocket
 /// its own message.
 ///
 /// It answers pings, echoes the peer's Close and closes, refuses text messages (Close 1003), never sends
-/// an empty message, and turns a channel close into a Close 1000 first.
+/// an empty message, and turns a channel close into a Close 1000 first. On the client end (the side that
+/// sent the upgrade request) every frame it sends is masked (RFC 6455 §5.3).
 public final class WebSocketByteStreamHandler: ChannelDuplexHandler {
     public typealias InboundIn = WebSocketFrame
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = WebSocketFrame
 
+    private let role: SPDYRole
     private var closeSent = false
 
-    public init() {}
+    /// - Parameter role: ``SPDYRole/client`` on the end that sent the upgrade request.
+    public init(role: SPDYRole = .server) {
+        self.role = role
+    }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
@@ -24,8 +29,7 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler {
             let payload = frame.unmaskedData
             if payload.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(payload)) }
         case .ping:
-            context.writeAndFlush(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(self.frame(.pong, frame.unmaskedData)), promise: nil)
         case .connectionClose:
             sendClose(context: context, code: .normalClosure)
             context.close(promise: nil)
@@ -43,7 +47,7 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler {
             promise?.succeed()
             return
         }
-        context.write(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .binary, data: bytes)), promise: promise)
+        context.write(wrapOutboundOut(frame(.binary, bytes)), promise: promise)
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
@@ -56,8 +60,12 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler {
         closeSent = true
         var payload = context.channel.allocator.buffer(capacity: 2)
         payload.write(webSocketErrorCode: code)
-        context.writeAndFlush(
-            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(frame(.connectionClose, payload)), promise: nil)
+    }
+
+    /// A final frame, masked when we are the client (the encoder applies the key).
+    private func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
+        WebSocketFrame(fin: true, opcode: opcode, maskKey: role == .client ? .random() : nil, data: data)
     }
 }
 
@@ -74,6 +82,21 @@ public enum SPDYWebSocketTunnel {
         configuration.role = .server
         let pipeline = channel.pipeline.syncOperations
         try pipeline.addHandler(WebSocketByteStreamHandler())
+        return try pipeline.addSPDYSessionHandlers(configuration: configuration)
+    }
+
+    /// The client end: adds the byte-stream adapter (masking every frame) and the client SPDY handlers
+    /// after the WebSocket codec. Call on the event loop once the upgrade is done;
+    /// ``PortForwardTunnelClient/connect(channel:uri:headers:maxFrameSize:configuration:)``
+    /// does the whole exchange.
+    public static func configureClient(
+        channel: any Channel,
+        configuration: SPDYSessionConfiguration = SPDYSessionConfiguration(role: .client, pingInterval: .seconds(5))
+    ) throws -> SPDYSession {
+        var configuration = configuration
+        configuration.role = .client
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(WebSocketByteStreamHandler(role: .client))
         return try pipeline.addSPDYSessionHandlers(configuration: configuration)
     }
 }

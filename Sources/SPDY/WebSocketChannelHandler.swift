@@ -18,13 +18,20 @@ struct WebSocketChannelFraming: Hashable, Sendable {
     static let closeChannel: UInt8 = 0xFF
 }
 
-/// Carries a WebSocket's numbered channels to and from async code (protocols.md §4.2, §4.3, §4.5).
+/// Carries a WebSocket's numbered channels to and from async code (protocols.md §4.2, §4.3, §4.5), on
+/// either end of the connection.
 ///
-/// Inbound messages for the registered channels feed ``InboundByteStream``s (empty messages and unknown
-/// channels are ignored, as the apiserver does); a v5 CLOSE ends one. When a consumer falls behind, the
-/// channel stops reading. Pings are answered (kubectl drops a connection after 61 s without pongs), the
-/// peer's Close is echoed, and writes wait while the channel is not writable. Put a
-/// `NIOWebSocketFrameAggregator` in front of it: a message may arrive fragmented.
+/// Inbound messages for the registered channels feed ``InboundByteStream``s (empty messages, such as the
+/// server's "connected" marker, and unknown channels are ignored, as the apiserver and client-go do); a v5
+/// CLOSE ends one. When a consumer falls behind, the channel stops reading. Pings are answered (kubectl
+/// drops a connection after 61 s without pongs), and writes wait while the channel is not writable.
+///
+/// The peer's Close is echoed. Close 1000 ends every input normally: client-go reads it as EOF on every
+/// channel, and only then decodes the status (§4.4); any other Close, or the connection ending without
+/// one, ends them with ``SPDYError/Kind/sessionClosed``. As the client (the side that sent the upgrade
+/// request) it masks every frame it sends (RFC 6455 §5.3) and, given a heartbeat, pings the server and
+/// gives up when pongs stop (§4.5). Put a `NIOWebSocketFrameAggregator` in front of it: a message may
+/// arrive fragmented.
 final class WebSocketChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundIn = WebSocketFrame
@@ -37,8 +44,12 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     let framing: WebSocketChannelFraming
+    /// Which end of the upgrade this is; a client masks its frames.
+    let role: SPDYRole
     private let eventLoop: any EventLoop
     private let highWatermark: Int
+    private var heartbeat: WebSocketHeartbeat?
+    private var heartbeatTask: RepeatedTask?
     private var context: ChannelHandlerContext?
     private var inputs: [UInt8: Input] = [:]
     private var blockedInputs = 0
@@ -47,10 +58,20 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var closeSent = false
     private var ended = false
 
-    init(framing: WebSocketChannelFraming, eventLoop: any EventLoop, highWatermark: Int = 16) {
+    /// - Parameters:
+    ///   - role: ``SPDYRole/client`` on the end that sent the upgrade request.
+    ///   - pingInterval: with `pongTimeout`, the client's heartbeat (§4.5); `nil` sends no pings.
+    init(
+        framing: WebSocketChannelFraming, role: SPDYRole = .server, eventLoop: any EventLoop, highWatermark: Int = 16,
+        pingInterval: TimeAmount? = nil, pongTimeout: TimeAmount = WebSocketClientConfiguration.defaultPongTimeout
+    ) {
         self.framing = framing
+        self.role = role
         self.eventLoop = eventLoop
         self.highWatermark = highWatermark
+        if let pingInterval {
+            heartbeat = WebSocketHeartbeat(interval: pingInterval, timeout: pongTimeout, now: eventLoop.now)
+        }
     }
 
     private var loopBoundSelf: NIOLoopBound<WebSocketChannelHandler> { NIOLoopBound(self, eventLoop: eventLoop) }
@@ -71,6 +92,12 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if let interval = heartbeat?.interval {
+            let handler = loopBoundSelf
+            heartbeatTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+                handler.value.heartbeatTick()
+            }
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -92,12 +119,16 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    private func endEverything() {
+    /// Ends every input: normally after the peer's Close 1000 (`cleanly`), otherwise with
+    /// ``SPDYError/Kind/sessionClosed`` carrying `reason`. Pending writes fail either way.
+    private func endEverything(cleanly: Bool = false, reason: String = "the WebSocket connection ended") {
         guard !ended else { return }
         ended = true
-        let error = SPDYError(.sessionClosed, "the WebSocket connection ended")
+        heartbeatTask?.cancel()
+        heartbeatTask = nil
+        let error = SPDYError(.sessionClosed, reason)
         for (channel, var input) in inputs {
-            input.source?.finish(error)
+            if cleanly { input.source?.finish() } else { input.source?.finish(error) }
             input.source = nil
             inputs[channel] = input
         }
@@ -106,15 +137,39 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         for waiter in waiters { waiter.fail(error) }
     }
 
+    private func heartbeatTick() {
+        guard var heartbeat, let context, !ended else { return }
+        let action = heartbeat.tick(at: context.eventLoop.now)
+        self.heartbeat = heartbeat
+        switch action {
+        case .sendPing:
+            context.writeAndFlush(wrapOutboundOut(frame(.ping, ByteBuffer())), promise: nil)
+        case .giveUp:
+            endEverything(reason: "no WebSocket pong for \(heartbeat.timeout.nanoseconds / 1_000_000) ms")
+            context.close(promise: nil)
+        case .nothing:
+            break
+        }
+    }
+
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         switch frame.opcode {
         case .ping:
-            context.writeAndFlush(
-                wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(self.frame(.pong, frame.unmaskedData)), promise: nil)
+        case .pong:
+            heartbeat?.pongReceived(at: context.eventLoop.now)
         case .connectionClose:
+            var payload = frame.unmaskedData
+            let code = payload.readWebSocketErrorCode()
+            if code == .normalClosure {
+                endEverything(cleanly: true)
+            } else {
+                let number = code.map { String(UInt16(webSocketErrorCode: $0)) } ?? "none"
+                endEverything(reason: "the WebSocket was closed with code \(number)")
+            }
             sendClose(context: context, code: .normalClosure)
             context.close(promise: nil)
         case .binary, .text:
@@ -228,12 +283,17 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
             let text =
                 String(UnicodeScalar(UInt8(ascii: "0") + channel))
                 + Data(payload.readableBytesView).base64EncodedString()
-            return WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: text))
+            return frame(.text, ByteBuffer(string: text))
         }
         var data = ByteBufferAllocator().buffer(capacity: payload.readableBytes + 1)
         data.writeInteger(channel)
         data.writeImmutableBuffer(payload)
-        return WebSocketFrame(fin: true, opcode: .binary, data: data)
+        return frame(.binary, data)
+    }
+
+    /// A final frame, masked when we are the client (the encoder applies the key).
+    private func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
+        WebSocketFrame(fin: true, opcode: opcode, maskKey: role == .client ? .random() : nil, data: data)
     }
 
     /// Sends Close 1000 and closes the connection once it is written (§4.4).
@@ -250,7 +310,6 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         closeSent = true
         var payload = context.channel.allocator.buffer(capacity: 2)
         payload.write(webSocketErrorCode: code)
-        context.writeAndFlush(
-            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(frame(.connectionClose, payload)), promise: nil)
     }
 }
