@@ -1,42 +1,70 @@
 import NIOCore
 import Synchronization
 
-/// One forwarded connection on the client side (what the proxy opens toward the kubelet, §5.1).
+/// The transport under a client-side forwarded connection: a SPDY stream pair (§5.1) or a legacy
+/// WebSocket channel pair (§5.2).
+protocol PortForwardClientConnectionTransport: Sendable {
+    func write(_ bytes: ByteBuffer) async throws
+    func closeWrite() async throws
+    func errorText(maxBytes: Int) async throws -> ByteBuffer
+    func reset() async
+}
+
+/// One forwarded connection on the client side (what the proxy opens toward the apiserver or kubelet,
+/// §5.1, §5.2), whatever the transport.
 public final class PortForwardClientConnection: Sendable {
     public let requestID: String
     public let port: UInt16
     /// The pod's bytes; ends at the server's half-close (a reset ends it too, as for a Go reader).
     public let inbound: InboundByteStream
-    private let data: SPDYStream
-    private let error: SPDYStream
+    private let transport: any PortForwardClientConnectionTransport
 
-    init(requestID: String, port: UInt16, data: SPDYStream, error: SPDYStream) {
+    init(
+        requestID: String, port: UInt16, inbound: InboundByteStream, transport: any PortForwardClientConnectionTransport
+    ) {
         self.requestID = requestID
         self.port = port
-        self.data = data
-        self.error = error
-        inbound = data.inbound.endingAtReset()
+        self.inbound = inbound.endingAtReset()
+        self.transport = transport
     }
 
     /// Sends bytes to the pod.
     public func write(_ bytes: ByteBuffer) async throws {
-        try await data.write(bytes)
+        try await transport.write(bytes)
     }
 
     /// Half-closes toward the pod (local EOF).
+    ///
+    /// - Throws: ``KubernetesStreamError/Kind/unsupportedProtocol`` over legacy WebSocket, which has no
+    ///   half-close (§5.2).
     public func closeWrite() async throws {
-        try await data.closeWrite()
+        try await transport.closeWrite()
     }
 
     /// Reads the error stream to its end: the server's error text, or `nil` when it reported none.
     public func errorMessage() async throws -> String? {
-        let text = try await error.inbound.endingAtReset().collect(upTo: PortForwardProtocol.maxErrorLength)
+        let text = try await transport.errorText(maxBytes: PortForwardProtocol.maxErrorLength)
         return text.readableBytes == 0 ? nil : String(buffer: text)
     }
 
-    /// Aborts the data stream (client-go resets it once the server has finished, §5.1 step 5).
+    /// Aborts the connection: RST on the data stream (client-go resets it once the server has finished,
+    /// §5.1 step 5); over legacy WebSocket, which has no per-connection abort, the whole WebSocket closes.
     public func reset() async {
-        await data.reset()
+        await transport.reset()
+    }
+}
+
+/// A forwarded connection over a SPDY data/error stream pair.
+struct SPDYPortForwardClientTransport: PortForwardClientConnectionTransport {
+    let data: SPDYStream
+    let error: SPDYStream
+
+    func write(_ bytes: ByteBuffer) async throws { try await data.write(bytes) }
+    func closeWrite() async throws { try await data.closeWrite() }
+    func reset() async { await data.reset() }
+
+    func errorText(maxBytes: Int) async throws -> ByteBuffer {
+        try await error.inbound.endingAtReset().collect(upTo: maxBytes)
     }
 }
 
@@ -66,7 +94,9 @@ public final class PortForwardClientSession: Sendable {
         try await error.closeWrite()
         let data = try await session.openStream(
             headers: PortForwardStreamHeaders(streamType: .data, port: port, requestID: requestID).spdyHeaders)
-        return PortForwardClientConnection(requestID: requestID, port: port, data: data, error: error)
+        return PortForwardClientConnection(
+            requestID: requestID, port: port, inbound: data.inbound,
+            transport: SPDYPortForwardClientTransport(data: data, error: error))
     }
 
     /// Closes the connection.

@@ -39,6 +39,8 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     private struct Input {
         var source: InboundByteStream.Source?
+        /// Legacy port-forward, client end: the port that opens the channel, not yet seen (§5.2).
+        var portPrefix: WebSocketPortPrefix?
         var blocked = false
         var consumerGone = false
     }
@@ -77,14 +79,17 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var loopBoundSelf: NIOLoopBound<WebSocketChannelHandler> { NIOLoopBound(self, eventLoop: eventLoop) }
 
     /// Registers an inbound channel and returns what arrives on it. Call before the first read.
-    func makeInput(channel: UInt8) -> InboundByteStream {
+    ///
+    /// - Parameter portPrefix: the port the channel's first 2 bytes must name; they are stripped, and
+    ///   another port ends the input with ``KubernetesStreamError/Kind/invalidPort`` (§5.2).
+    func makeInput(channel: UInt8, portPrefix: UInt16? = nil) -> InboundByteStream {
         let eventLoop = self.eventLoop
         let handler = loopBoundSelf
         let (stream, source) = InboundByteStream.makeStream(
             highWatermark: highWatermark,
             onDemand: { eventLoop.execute { handler.value.consumerWantsMore(channel) } },
             onTermination: { eventLoop.execute { handler.value.consumerGone(channel) } })
-        inputs[channel] = Input(source: source)
+        inputs[channel] = Input(source: source, portPrefix: portPrefix.map(WebSocketPortPrefix.init(expectedPort:)))
         return stream
     }
 
@@ -207,6 +212,27 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         }
         guard var input = inputs[channel], let source = input.source, !input.consumerGone, payload.readableBytes > 0
         else { return }
+        var payload = payload
+        if var prefix = input.portPrefix {
+            switch prefix.receive(payload) {
+            case .wait:
+                input.portPrefix = prefix
+                inputs[channel] = input
+                return
+            case .deliver(let rest):
+                input.portPrefix = nil
+                inputs[channel] = input
+                guard rest.readableBytes > 0 else { return }
+                payload = rest
+            case .mismatch(let received):
+                source.finish(
+                    KubernetesStreamError(
+                        .invalidPort, "channel \(channel) opened for port \(received), not \(prefix.expectedPort)"))
+                input.source = nil
+                inputs[channel] = input
+                return
+            }
+        }
         switch source.yield(payload) {
         case .produceMore: break
         case .stopProducing:

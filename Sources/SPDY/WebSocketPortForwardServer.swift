@@ -46,8 +46,7 @@ public enum WebSocketPortForwardServer {
         }
         let (connections, continuation) = AsyncStream<PortForwardConnection>.makeStream()
         for (index, port) in ports.enumerated() {
-            var prefix = ByteBuffer()
-            prefix.writeInteger(port, endianness: .little)
+            let prefix = WebSocketPortPrefix.encode(port)
             _ = handler.send(channel: UInt8(index * 2), payload: prefix)
             _ = handler.send(channel: UInt8(index * 2 + 1), payload: prefix)
             let transport = WebSocketPortForwardTransport(

@@ -5,7 +5,8 @@ import NIOWebSocket
 import SPDY
 
 /// A WebSocket server on 127.0.0.1 built from the module's server side: remote command over the
-/// subprotocols in `supported`, and the port-forward tunnel if listed there. A request it does not
+/// subprotocols in `supported`, legacy port-forward (a `/portforward` path) over those of them it
+/// knows, and the port-forward tunnel if listed there. A request it does not
 /// upgrade is answered like the Go servers do: `refusal` (by default 403 with an empty body, the 1.20
 /// kubelet's answer to an unknown subprotocol).
 final class LoopbackWebSocketServer: Sendable {
@@ -36,6 +37,13 @@ final class LoopbackWebSocketServer: Sendable {
                         if chosen == KubernetesWebSocket.portForwardTunnelProtocol {
                             let session = try SPDYWebSocketTunnel.configureServer(channel: channel)
                             continuation.yield(.portForward(PortForwardSPDYServer.accept(session: session)))
+                        } else if request.uri.contains("/portforward") {
+                            let ports = WebSocketPortForwardServer.ports(
+                                queryItems: LoopbackWebSocketServer.queryItems(request.uri))
+                            continuation.yield(
+                                .portForward(
+                                    try WebSocketPortForwardServer.start(
+                                        channel: channel, protocolName: chosen, ports: ports ?? [])))
                         } else {
                             let options = RemoteCommandOptions(
                                 queryItems: LoopbackWebSocketServer.queryItems(request.uri))
@@ -78,6 +86,14 @@ final class LoopbackWebSocketServer: Sendable {
         return try await RemoteCommandWebSocketClient.start(
             channel: try await connect(), uri: "/exec?command=sh&" + query, headers: ["Host": "127.0.0.1"],
             options: options, protocols: protocols, configuration: configuration)
+    }
+
+    /// The next upgraded port-forward.
+    func nextPortForward() async throws -> PortForwardSession {
+        guard case .portForward(let session) = try await sessions.next() else {
+            throw SPDYError(.invalidState, "expected a port-forward")
+        }
+        return session
     }
 
     /// The next upgraded remote command.
