@@ -6,7 +6,7 @@ import Testing
 
 @testable import SPDY
 
-@Suite("Remote command and port-forward clients over WebSocket, against this module's servers")
+@Suite("Remote command and port-forward clients over WebSocket, against this module's servers", .timeLimit(.minutes(1)))
 struct WebSocketClientLoopbackTests {
     static let v5 = "v5.channel.k8s.io"
     static let v4 = "v4.channel.k8s.io"
@@ -238,7 +238,9 @@ struct WebSocketClientLoopbackTests {
     }
 }
 
-@Suite("The WebSocket client on the wire: masking, pings, close codes (RFC 6455, protocols.md §4.3–§4.5)")
+@Suite(
+    "The WebSocket client on the wire: masking, pings, close codes (RFC 6455, protocols.md §4.3–§4.5)",
+    .timeLimit(.minutes(1)))
 struct WebSocketClientWireTests {
     /// A client-side channel after the upgrade, as ``RemoteCommandWebSocketClient`` sets it up.
     static func client(

@@ -5,7 +5,7 @@ import Testing
 
 @testable import SPDY
 
-@Suite("Legacy WebSocket port-forward, client end (protocols.md §5.2)")
+@Suite("Legacy WebSocket port-forward, client end (protocols.md §5.2)", .timeLimit(.minutes(1)))
 struct WebSocketPortForwardClientTests {
     @Test("the port prefix is 2 little-endian bytes, stripped however the messages split it, checked against the port")
     func portPrefix() {
