@@ -14,10 +14,14 @@ public enum PolicyLoader {
 
     /// Parses every document of one YAML stream (`---` separated; empty documents are skipped).
     public static func parse(_ text: String, file: String) throws(PolicyLoadErrors) -> [AccessPolicy] {
+        try parse(text, file: file, lines: SourceLines())
+    }
+
+    /// `parse(_:file:)` with the line table its documents share (tests count its splits).
+    static func parse(_ text: String, file: String, lines: SourceLines) throws(PolicyLoadErrors) -> [AccessPolicy] {
         if let problem = YAMLShapeCheck.problem(in: text, file: file) { throw PolicyLoadErrors([problem]) }
         var errors: [PolicyLoadError] = []
         var policies: [AccessPolicy] = []
-        let lines = SourceLines()
         do {
             let parser = try Parser(yaml: text)
             while let root = try parser.nextRoot() {

@@ -209,11 +209,14 @@ func editDistance(_ a: String, _ b: String) -> Int {
 /// The lines of a file's text, split on first use.
 final class SourceLines {
     private var split: [Substring]?
+    /// How often the text was split: once per file, however many expressions ask.
+    private(set) var splitCount = 0
 
     func of(_ text: String) -> [Substring] {
         if let split { return split }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         split = lines
+        splitCount += 1
         return lines
     }
 }
