@@ -103,4 +103,19 @@ public enum CELLimits {
     public static let maxRegexRepeat = 1000
     /// The largest compiled regex program, in instructions; larger patterns are rejected.
     public static let maxRegexProgramSize = 100_000
+    /// The largest string (in UTF-8 bytes) or list a function that multiplies its input (`join`,
+    /// `replace`, `format`, `flatten`) may build, so that one call cannot allocate far beyond what
+    /// it is charged for, whatever the budget. Paying for a result this size would take 1.7 times
+    /// the default cost limit, so larger results fail as `.costLimitExceeded` (which `||`, `&&`
+    /// and comprehensions do not absorb).
+    public static let maxResultSize = 1 << 24
+    /// The largest precision `format` accepts (`%.1074f`): every fractional digit the exact
+    /// decimal value of a double can have (the smallest subnormal has 1074), so no output needs
+    /// more, while cel-go would allocate whatever a template asks for. Larger fails with
+    /// `.invalidArgument`.
+    public static let maxFormatPrecision = 1074
+
+    static func resultTooLarge(_ function: String) -> CELError {
+        CELError(.costLimitExceeded, "\(function): result larger than \(maxResultSize) bytes or elements")
+    }
 }

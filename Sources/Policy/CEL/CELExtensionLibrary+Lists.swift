@@ -7,11 +7,15 @@ extension CELExtensionLibrary {
         .member("slice", ["list(T), int, int -> list(T)"], cost: .traversal, .ternary(slice)),
         .member(
             "flatten", ["list(dyn) -> list(dyn)"], cost: .traversal,
-            .unary { value throws(CELError) in
-                try flatten(value, .int(1))
+            .metered { args, meter throws(CELError) in
+                try flatten(args[0], .int(1), meter: &meter)
             }),
-        .member("flatten", ["list(dyn), int -> list(dyn)"], cost: .traversal, .binary(flatten)),
-        .member("distinct", ["list(T) -> list(T)"], cost: .traversal, .unary(distinct)),
+        .member(
+            "flatten", ["list(dyn), int -> list(dyn)"], cost: .traversal,
+            .metered { args, meter throws(CELError) in
+                try flatten(args[0], args[1], meter: &meter)
+            }),
+        .member("distinct", ["list(T) -> list(T)"], cost: .pairwise, .unary(distinct)),
         .member(
             "reverse", ["list(T) -> list(T)"], cost: .traversal,
             .unary { value throws(CELError) in
@@ -25,7 +29,7 @@ extension CELExtensionLibrary {
                 return .list(try CELListSorting.stableSort(elements, function: "sort").map { elements[$0] })
             }),
         .global(
-            "lists.range", ["int -> list(int)"],
+            "lists.range", ["int -> list(int)"], cost: .traversalAndResult,
             .unary { value throws(CELError) in
                 guard case .int(let count) = value else { throw CELError.noOverload("lists.range", value) }
                 guard count >= 0, count <= 1_000_000 else {
@@ -37,13 +41,13 @@ extension CELExtensionLibrary {
 
     static let sets: [CELFunctionDecl] = [
         .global(
-            "sets.contains", ["list(T), list(T) -> bool"], cost: .traversal,
+            "sets.contains", ["list(T), list(T) -> bool"], cost: .pairwise,
             .binary { a, b throws(CELError) in
                 let (first, second) = try listPair(a, b, "sets.contains")
                 return .bool(second.allSatisfy { element in first.contains { CELValue.celEquals($0, element) } })
             }),
         .global(
-            "sets.equivalent", ["list(T), list(T) -> bool"], cost: .traversal,
+            "sets.equivalent", ["list(T), list(T) -> bool"], cost: .pairwise,
             .binary { a, b throws(CELError) in
                 let (first, second) = try listPair(a, b, "sets.equivalent")
                 let forward = second.allSatisfy { element in first.contains { CELValue.celEquals($0, element) } }
@@ -51,7 +55,7 @@ extension CELExtensionLibrary {
                 return .bool(forward && backward)
             }),
         .global(
-            "sets.intersects", ["list(T), list(T) -> bool"], cost: .traversal,
+            "sets.intersects", ["list(T), list(T) -> bool"], cost: .pairwise,
             .binary { a, b throws(CELError) in
                 let (first, second) = try listPair(a, b, "sets.intersects")
                 return .bool(second.contains { element in first.contains { CELValue.celEquals($0, element) } })
@@ -102,24 +106,29 @@ extension CELExtensionLibrary {
         return .list(Array(elements[Int(from)..<Int(to)]))
     }
 
-    private static func flatten(_ value: CELValue, _ depth: CELValue) throws(CELError) -> CELValue {
+    private static func flatten(
+        _ value: CELValue, _ depth: CELValue, meter: inout CELMeter
+    ) throws(CELError) -> CELValue {
         guard case .list(let elements) = value, case .int(let levels) = depth else {
             throw CELError.noOverload("flatten", value, depth)
         }
         guard levels >= 0 else { throw CELError(.invalidArgument, "level must be non-negative") }
-        func flatten(_ elements: [CELValue], _ levels: Int64) -> [CELValue] {
-            guard levels > 0 else { return elements }
-            var output: [CELValue] = []
+        // The same list may appear many times, so the elements to visit can be far more than the
+        // input holds (and than the result, for empty lists): each one is metered.
+        func flatten(_ elements: [CELValue], _ levels: Int64, into output: inout [CELValue]) throws(CELError) {
             for element in elements {
-                if case .list(let inner) = element {
-                    output += flatten(inner, levels - 1)
+                try meter.take(1)
+                guard meter.used <= CELLimits.maxResultSize else { throw CELLimits.resultTooLarge("flatten") }
+                if levels > 0, case .list(let inner) = element {
+                    try flatten(inner, levels - 1, into: &output)
                 } else {
                     output.append(element)
                 }
             }
-            return output
         }
-        return .list(flatten(elements, levels))
+        var output: [CELValue] = []
+        try flatten(elements, levels, into: &output)
+        return .list(output)
     }
 
     private static func distinct(_ value: CELValue) throws(CELError) -> CELValue {

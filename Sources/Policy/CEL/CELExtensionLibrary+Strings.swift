@@ -27,11 +27,12 @@ enum CELExtensionLibrary {
                 try mapASCII(value, "upperAscii") { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }
             }),
         .member(
-            "replace", ["string, string, string -> string"], cost: .traversal,
+            "replace", ["string, string, string -> string"], cost: .traversalAndResult,
             .ternary { s, a, b throws(CELError) in
                 try replace([s, a, b, .int(-1)])
             }),
-        .member("replace", ["string, string, string, int -> string"], cost: .traversal, .variadic(replace)),
+        .member(
+            "replace", ["string, string, string, int -> string"], cost: .traversalAndResult, .variadic(replace)),
         .member(
             "split", ["string, string -> list(string)"], cost: .traversal,
             .binary { s, t throws(CELError) in
@@ -46,14 +47,18 @@ enum CELExtensionLibrary {
         .member("substring", ["string, int, int -> string"], cost: .traversal, .ternary(substring)),
         .member("trim", ["string -> string"], cost: .traversal, .unary(trim)),
         .member(
-            "join", ["list(string) -> string"], cost: .traversal,
+            "join", ["list(string) -> string"], cost: .traversalAndResult,
             .unary { list throws(CELError) in
                 try join(list, .string(""))
             }),
-        .member("join", ["list(string), string -> string"], cost: .traversal, .binary(join)),
+        .member("join", ["list(string), string -> string"], cost: .traversalAndResult, .binary(join)),
         .member("reverse", ["string -> string"], cost: .traversal, .unary(reverse)),
         .global("strings.quote", ["string -> string"], cost: .traversal, .unary(quote)),
-        .member("format", ["string, list(dyn) -> string"], cost: .traversal, .binary(CELStringFormat.format)),
+        .member(
+            "format", ["string, list(dyn) -> string"], cost: .traversal,
+            .metered { args, meter throws(CELError) in
+                try CELStringFormat.format(args[0], args[1], meter: &meter)
+            }),
     ]
 
     static func scalars(_ value: CELValue, _ function: String) throws(CELError) -> [Unicode.Scalar] {
@@ -115,6 +120,7 @@ enum CELExtensionLibrary {
                 if remaining > 0 {
                     output += new
                     remaining -= 1
+                    guard output.count <= CELLimits.maxResultSize else { throw CELLimits.resultTooLarge("replace") }
                 }
                 if position < text.count { output.append(text[position]) }
                 position += 1
@@ -124,6 +130,7 @@ enum CELExtensionLibrary {
         while remaining > 0, let found = CELText.find(text, old, from: position) {
             output += text[position..<found]
             output += new
+            guard output.count <= CELLimits.maxResultSize else { throw CELLimits.resultTooLarge("replace") }
             position = found + old.count
             remaining -= 1
         }
@@ -182,10 +189,13 @@ enum CELExtensionLibrary {
             throw CELError.noOverload("join", list, separator)
         }
         var parts: [String] = []
+        var size = sep.utf8.count * max(elements.count - 1, 0)
         for element in elements {
             guard case .string(let text) = element else { throw CELError.noOverload("join", list, separator) }
             parts.append(text)
+            size += text.utf8.count
         }
+        guard size <= CELLimits.maxResultSize else { throw CELLimits.resultTooLarge("join") }
         return .string(parts.joined(separator: sep))
     }
 

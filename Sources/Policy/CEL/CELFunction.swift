@@ -7,6 +7,10 @@ enum CELImplementation: Sendable {
     case binary(@Sendable (CELValue, CELValue) throws(CELError) -> CELValue)
     case ternary(@Sendable (CELValue, CELValue, CELValue) throws(CELError) -> CELValue)
     case variadic(@Sendable ([CELValue]) throws(CELError) -> CELValue)
+    /// For functions whose work is not in proportion to their arguments (`flatten` or `format` over
+    /// a list that holds the same list many times): they take their work from the meter as they
+    /// go, and stop when the evaluation's budget runs out.
+    case metered(@Sendable ([CELValue], inout CELMeter) throws(CELError) -> CELValue)
 }
 
 extension CELImplementation {
@@ -17,6 +21,9 @@ extension CELImplementation {
         case .binary(let function): return try function(args[0], args[1])
         case .ternary(let function): return try function(args[0], args[1], args[2])
         case .variadic(let function): return try function(args)
+        case .metered(let function):
+            var meter = CELMeter(remaining: .max)
+            return try function(args, &meter)
         }
     }
 }
@@ -29,11 +36,21 @@ struct CELSignature: Sendable {
 }
 
 /// How much a call costs beyond the base cost of 1 (see `CELCost`).
-enum CELCallCost: Sendable {
+enum CELCallCost: Int, Sendable, Comparable {
     case constant
     /// Proportional to the sizes of the string, bytes and list arguments, as cel-go charges
     /// string and list traversals.
     case traversal
+    /// As `traversal`, plus the size of the result, for functions whose result can be far larger
+    /// than their arguments (`join`, `replace`, `format`, `lists.range`); they also stop at
+    /// `CELLimits.maxResultSize`, so one call cannot outgrow its charge.
+    case traversalAndResult
+    /// A tenth of the product of two lists' sizes (of one list with itself), for functions that
+    /// compare every pair of elements (`distinct`, `sets.*`).
+    case pairwise
+
+    /// Merged declarations charge as the costlier of the two.
+    static func < (lhs: CELCallCost, rhs: CELCallCost) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// A function declaration: its name, call style, checker signatures and implementation.
@@ -71,7 +88,7 @@ struct CELFunctionDecl: Sendable {
         case .unary: arity = 1
         case .binary: arity = 2
         case .ternary: arity = 3
-        case .variadic: arity = parsed.first.map(\.parameters.count)
+        case .variadic, .metered: arity = parsed.first.map(\.parameters.count)
         }
         return CELFunctionDecl(
             name: name, isMember: isMember, arity: arity, signatures: parsed, cost: cost,
@@ -96,11 +113,11 @@ struct CELFunctionDecl: Sendable {
         case .unary: merged = .unary { a throws(CELError) in try combined([a]) }
         case .binary: merged = .binary { a, b throws(CELError) in try combined([a, b]) }
         case .ternary: merged = .ternary { a, b, c throws(CELError) in try combined([a, b, c]) }
-        case .variadic: merged = .variadic(combined)
+        case .variadic, .metered: merged = .variadic(combined)
         }
         return CELFunctionDecl(
             name: name, isMember: isMember, arity: arity, signatures: signatures + other.signatures,
-            cost: cost == .traversal || other.cost == .traversal ? .traversal : .constant, implementation: merged)
+            cost: max(cost, other.cost), implementation: merged)
     }
 
     /// The same function with any number of arguments (for `math.greatest(a, b, c, …)`).

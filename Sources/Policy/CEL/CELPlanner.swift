@@ -166,7 +166,7 @@ struct CELPlanner {
     /// run-time plan when that fails, so errors stay run-time values (absorbable by `||`).
     func fold(_ plan: CELPlan, if allConstant: Bool) -> CELPlan {
         guard allConstant else { return plan }
-        var frame = CELFrame(slotCount: 0, costLimit: .max)
+        var frame = CELFrame(slotCount: 0, costLimit: CELCost.foldingLimit)
         do throws(CELError) {
             return CELPlan(constant: try plan.evaluate(&frame))
         } catch {
@@ -294,11 +294,29 @@ struct CELPlanner {
                 if let key = CELMapKey(lookup: value) { return .bool(set.contains(key)) }
                 return .bool(all.contains { CELValue.celEquals($0, value) })
             }
-        default:
+        case (.add, _):
+            // Concatenation copies both operands: charged by their size before it allocates, so
+            // repeated doubling cannot outgrow the budget.
             plan = CELPlan { frame throws(CELError) in
-                try frame.charge(1)
                 let a = try l(&frame)
                 let b = try r(&frame)
+                try frame.charge(1 + CELCost.traversalCost(of: a) + CELCost.traversalCost(of: b))
+                return try CELValue.apply(op, a, b)
+            }
+        case (.in, _):
+            plan = CELPlan { frame throws(CELError) in
+                let a = try l(&frame)
+                let b = try r(&frame)
+                // A list is searched element by element; a map is hashed.
+                if case .list = b { try frame.charge(1 + CELCost.traversalCost(of: b)) } else { try frame.charge(1) }
+                return try CELValue.apply(op, a, b)
+            }
+        default:
+            // Comparisons walk the shorter operand (strings, bytes, lists, maps).
+            plan = CELPlan { frame throws(CELError) in
+                let a = try l(&frame)
+                let b = try r(&frame)
+                try frame.charge(1 + min(CELCost.traversalCost(of: a), CELCost.traversalCost(of: b)))
                 return try CELValue.apply(op, a, b)
             }
         }

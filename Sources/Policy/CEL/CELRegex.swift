@@ -99,26 +99,59 @@ struct CELRegex: Sendable {
 
     // MARK: - Matching
 
+    /// The number of instructions: what compiling the pattern built.
+    var instructionCount: Int { program.count }
+
+    /// The VM's work so far (threads advanced and instructions visited), for callers that charge
+    /// for it; a search stops once it passes `limit`. A search is linear in the text, but
+    /// `allMatches` searches again after each match and a program can be large.
+    struct Work {
+        var steps = 0
+        let limit: Int
+        var exceeded: Bool { steps > limit }
+
+        static var unlimited: Work { Work(limit: .max) }
+    }
+
     /// Whether the pattern matches anywhere in `text`.
     func matches(_ text: String) -> Bool {
-        search(Array(text.unicodeScalars), from: 0, stopAtFirst: true) != nil
+        var work = Work.unlimited
+        return matches(text, work: &work)
+    }
+
+    /// Whether the pattern matches anywhere in `text`; false once `work` is exceeded.
+    func matches(_ text: String, work: inout Work) -> Bool {
+        search(Array(text.unicodeScalars), from: 0, stopAtFirst: true, work: &work) != nil
     }
 
     /// The leftmost-first match in `text`, or nil.
     func firstMatch(in text: String) -> String? {
+        var work = Work.unlimited
+        return firstMatch(in: text, work: &work)
+    }
+
+    /// The leftmost-first match in `text`, or nil (also once `work` is exceeded).
+    func firstMatch(in text: String, work: inout Work) -> String? {
         let input = Array(text.unicodeScalars)
-        guard let range = search(input, from: 0, stopAtFirst: false) else { return nil }
+        guard let range = search(input, from: 0, stopAtFirst: false, work: &work) else { return nil }
         return CELText.string(input[range])
     }
 
     /// Successive non-overlapping matches, at most `limit` of them (all when negative).
     func allMatches(in text: String, limit: Int) -> [String] {
+        var work = Work.unlimited
+        return allMatches(in: text, limit: limit, work: &work)
+    }
+
+    /// Successive non-overlapping matches, at most `limit` of them (all when negative); those
+    /// found before `work` is exceeded.
+    func allMatches(in text: String, limit: Int, work: inout Work) -> [String] {
         let input = Array(text.unicodeScalars)
         var results: [String] = []
         var start = 0
         var lastEnd = -1
         while limit < 0 || results.count < limit, start <= input.count,
-            let range = search(input, from: start, stopAtFirst: false)
+            let range = search(input, from: start, stopAtFirst: false, work: &work)
         {
             if range.isEmpty && range.lowerBound == lastEnd {
                 // An empty match right after the previous match is skipped, as Go does.
@@ -137,8 +170,9 @@ struct CELRegex: Sendable {
         let start: Int
     }
 
-    /// Runs the Pike VM from `from`; returns the leftmost-first match's range.
-    private func search(_ input: [Unicode.Scalar], from: Int, stopAtFirst: Bool) -> Range<Int>? {
+    /// Runs the Pike VM from `from`; returns the leftmost-first match's range, or nil when there
+    /// is none or `work` is exceeded.
+    private func search(_ input: [Unicode.Scalar], from: Int, stopAtFirst: Bool, work: inout Work) -> Range<Int>? {
         var current: [Thread] = []
         var next: [Thread] = []
         var marks = [Int](repeating: -1, count: program.count)
@@ -150,8 +184,11 @@ struct CELRegex: Sendable {
             // `current` was built with `generation`; the start thread joins it with the same marks.
             if matched == nil {
                 // A new thread starting here has the lowest priority.
-                add(Thread(pc: 0, start: position), to: &current, at: position, input, &marks, generation, &stack)
+                add(
+                    Thread(pc: 0, start: position), to: &current, at: position, input, &marks, generation, &stack, &work
+                )
             }
+            if work.exceeded { return nil }
             if current.isEmpty {
                 // Nothing can match from here; try a start at the next position.
                 if matched != nil || position >= input.count { break }
@@ -160,6 +197,7 @@ struct CELRegex: Sendable {
                 continue
             }
             generation += 1
+            work.steps += current.count
             let scalar: Unicode.Scalar? = position < input.count ? input[position] : nil
             threads: for thread in current {
                 switch program[thread.pc] {
@@ -172,31 +210,31 @@ struct CELRegex: Sendable {
                     if scalar == expected {
                         add(
                             Thread(pc: thread.pc + 1, start: thread.start), to: &next, at: position + 1, input, &marks,
-                            generation, &stack)
+                            generation, &stack, &work)
                     }
                 case .scalars(let options):
                     if let scalar, options.contains(scalar) {
                         add(
                             Thread(pc: thread.pc + 1, start: thread.start), to: &next, at: position + 1, input, &marks,
-                            generation, &stack)
+                            generation, &stack, &work)
                     }
                 case .set(let index):
                     if let scalar, sets[index].contains(scalar) {
                         add(
                             Thread(pc: thread.pc + 1, start: thread.start), to: &next, at: position + 1, input, &marks,
-                            generation, &stack)
+                            generation, &stack, &work)
                     }
                 case .anyCharacter:
                     if scalar != nil {
                         add(
                             Thread(pc: thread.pc + 1, start: thread.start), to: &next, at: position + 1, input, &marks,
-                            generation, &stack)
+                            generation, &stack, &work)
                     }
                 case .anyExceptNewline:
                     if let scalar, scalar != "\n" {
                         add(
                             Thread(pc: thread.pc + 1, start: thread.start), to: &next, at: position + 1, input, &marks,
-                            generation, &stack)
+                            generation, &stack, &work)
                     }
                 case .split, .jump, .assertion:
                     break
@@ -214,10 +252,11 @@ struct CELRegex: Sendable {
     /// Adds a thread and everything reachable from it without consuming input, in priority order.
     private func add(
         _ thread: Thread, to list: inout [Thread], at position: Int, _ input: [Unicode.Scalar], _ marks: inout [Int],
-        _ generation: Int, _ stack: inout [Thread]
+        _ generation: Int, _ stack: inout [Thread], _ work: inout Work
     ) {
         stack.append(thread)
         while let top = stack.popLast() {
+            work.steps += 1
             guard marks[top.pc] != generation else { continue }
             marks[top.pc] = generation
             switch program[top.pc] {

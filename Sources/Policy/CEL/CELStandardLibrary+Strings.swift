@@ -34,10 +34,15 @@ extension CELStandardLibrary {
 /// Substring search on code units or scalars. Swift's `String` comparisons use canonical
 /// equivalence; CEL compares code points, so searches work on raw arrays.
 enum CELText {
+    /// Needles up to this long are searched directly (at most this many comparisons per
+    /// position); longer ones with Knuth–Morris–Pratt, whose time is linear in both lengths.
+    static let directSearchLimit = 16
+
     /// The first position of `needle` in `haystack` at or after `from`.
     static func find<T: Equatable>(_ haystack: [T], _ needle: [T], from: Int) -> Int? {
         guard needle.count <= haystack.count else { return nil }
         if needle.isEmpty { return from <= haystack.count ? from : nil }
+        if needle.count > directSearchLimit { return linearFind(haystack, needle, from: from) }
         guard let first = needle.first else { return nil }
         var position = from
         let last = haystack.count - needle.count
@@ -55,9 +60,40 @@ enum CELText {
         return nil
     }
 
+    /// Knuth–Morris–Pratt: the first position of a non-empty `needle` at or after `from`.
+    private static func linearFind<T: Equatable>(_ haystack: [T], _ needle: [T], from: Int) -> Int? {
+        // border[i]: the length of the longest proper prefix of needle[...i] that is also its suffix.
+        var border = [Int](repeating: 0, count: needle.count)
+        var length = 0
+        for index in 1..<needle.count {
+            while length > 0 && needle[index] != needle[length] { length = border[length - 1] }
+            if needle[index] == needle[length] { length += 1 }
+            border[index] = length
+        }
+        var matched = 0
+        var position = max(from, 0)
+        while position < haystack.count {
+            while matched > 0 && haystack[position] != needle[matched] { matched = border[matched - 1] }
+            if haystack[position] == needle[matched] { matched += 1 }
+            if matched == needle.count { return position - matched + 1 }
+            position += 1
+        }
+        return nil
+    }
+
     /// The last position of `needle` in `haystack` starting at or before `from`.
     static func findLast<T: Equatable>(_ haystack: [T], _ needle: [T], from: Int) -> Int? {
         guard needle.count <= haystack.count else { return nil }
+        if needle.count > directSearchLimit {
+            // The last match at or before `from` is the first match of the reversed needle in the
+            // reversed haystack at or after the mirrored position.
+            let start = min(from, haystack.count - needle.count)
+            guard start >= 0 else { return nil }
+            let mirrored = haystack.count - needle.count - start
+            return linearFind(haystack.reversed(), needle.reversed(), from: mirrored).map {
+                haystack.count - needle.count - $0
+            }
+        }
         var position = min(from, haystack.count - needle.count)
         while position >= 0 {
             if haystack[position..<(position + needle.count)].elementsEqual(needle) { return position }

@@ -3,7 +3,9 @@ import Foundation
 /// `"…".format(list)` of the cel-go strings extension: `%s %d %f %e %b %o %x %X %%`, with an
 /// optional precision (`%.3f`). A verb applied to an unsupported argument type is an error.
 enum CELStringFormat {
-    static func format(_ template: CELValue, _ arguments: CELValue) throws(CELError) -> CELValue {
+    /// Rendered arguments are metered: a list may hold the same large value many times.
+    static func format(_ template: CELValue, _ arguments: CELValue, meter: inout CELMeter) throws(CELError) -> CELValue
+    {
         guard case .string(let text) = template, case .list(let args) = arguments else {
             throw CELError.noOverload("format", template, arguments)
         }
@@ -24,6 +26,9 @@ enum CELStringFormat {
                     iterator.removeFirst()
                 }
                 guard let value = Int(digits) else { throw formatError("unable to find end of precision specifier") }
+                guard value <= CELLimits.maxFormatPrecision else {
+                    throw formatError("precision \(value) is larger than \(CELLimits.maxFormatPrecision)")
+                }
                 precision = value
             }
             guard let verb = iterator.popFirst() else { throw formatError("unexpected end of format string") }
@@ -36,7 +41,8 @@ enum CELStringFormat {
             }
             let argument = args[nextArgument]
             nextArgument += 1
-            output += try render(argument, verb: verb, precision: precision)
+            output += try render(argument, verb: verb, precision: precision, meter: &meter)
+            guard output.utf8.count <= CELLimits.maxResultSize else { throw CELLimits.resultTooLarge("format") }
         }
         return .string(output)
     }
@@ -45,9 +51,17 @@ enum CELStringFormat {
         CELError(.invalidArgument, "error during formatting: \(message)")
     }
 
+    private static func render(
+        _ value: CELValue, verb: Unicode.Scalar, precision: Int?, meter: inout CELMeter
+    ) throws(CELError) -> String {
+        if verb == "s" { return try plain(value, meter: &meter) }
+        let text = try render(value, verb: verb, precision: precision)
+        try meter.take(text.utf8.count)
+        return text
+    }
+
     private static func render(_ value: CELValue, verb: Unicode.Scalar, precision: Int?) throws(CELError) -> String {
         switch verb {
-        case "s": return try plain(value)
         case "d":
             switch value {
             case .int(let number): return String(number)
@@ -108,7 +122,24 @@ enum CELStringFormat {
     }
 
     /// `%s`: strings as they are, other values in a readable form; map entries sorted by key.
-    static func plain(_ value: CELValue) throws(CELError) -> String {
+    /// Lists and maps are metered for their punctuation before their elements are written, other
+    /// values for their text.
+    static func plain(_ value: CELValue, meter: inout CELMeter) throws(CELError) -> String {
+        switch value {
+        case .list(let elements): try meter.take(2 * max(elements.count, 1))
+        case .map(let map): try meter.take(4 * max(map.count, 1))
+        default: break
+        }
+        let text = try plainText(value, meter: &meter)
+        switch value {
+        case .list, .map: break
+        default: try meter.take(text.utf8.count)
+        }
+        guard meter.used <= CELLimits.maxResultSize else { throw CELLimits.resultTooLarge("format") }
+        return text
+    }
+
+    private static func plainText(_ value: CELValue, meter: inout CELMeter) throws(CELError) -> String {
         switch value {
         case .null: return "null"
         case .bool(let flag): return flag ? "true" : "false"
@@ -123,11 +154,13 @@ enum CELStringFormat {
         case .bytes(let bytes): return String(decoding: bytes, as: UTF8.self)
         case .list(let elements):
             var parts: [String] = []
-            for element in elements { parts.append(try plain(element)) }
+            for element in elements { parts.append(try plain(element, meter: &meter)) }
             return "[" + parts.joined(separator: ", ") + "]"
         case .map(let map):
             var entries: [(String, String)] = []
-            for (key, entryValue) in map { entries.append((try plain(key), try plain(entryValue))) }
+            for (key, entryValue) in map {
+                entries.append((try plain(key, meter: &meter), try plain(entryValue, meter: &meter)))
+            }
             entries.sort { $0.0 < $1.0 }
             return "{" + entries.map { "\($0.0): \($0.1)" }.joined(separator: ", ") + "}"
         case .timestamp(let timestamp): return timestamp.rfc3339
