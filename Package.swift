@@ -108,6 +108,9 @@ let package = Package(
         .executableTarget(
             name: "SPDYBenchmark", dependencies: ["SPDY", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/SPDYBenchmark", swiftSettings: strict),
+        .executableTarget(
+            name: "PolicyBenchmark", dependencies: ["Policy"], path: "Benchmarks/PolicyBenchmark",
+            swiftSettings: strict),
         // Helpers for tests only: the shared test cluster, kubectl matrix, processes and ptys.
         .target(
             name: "TestSupport",
