@@ -22,8 +22,10 @@
 #   BENCH_WARMUP       unmeasured wrk run before each cell (default 2s)
 #   BENCH_CLIENTS      concurrencies (default "1 16 64")
 #   BENCH_VARIANTS     extra Portcullis configurations measured beside the full one, to see where
-#                      its time goes: any of noaudit (policies, no audit), nopolicies (audit, no
-#                      policies), bare (neither). Default: none.
+#                      its time goes: any of noaudit (policies, no audit file), nopolicies (audit,
+#                      no policies), bare (neither). Default: none. Note: without an audit path
+#                      the proxy still builds each audit event's JSON and drops it, so noaudit
+#                      shows the cost of the file write only, not of the event (see the profile).
 #   BENCH_PERF         1: after the matrix, profile the full Portcullis under 16 clients with
 #                      `perf record` and write the hottest symbols next to the report
 #   BENCH_SCRATCH      working directory (cluster, policies, logs); default a fresh mktemp dir,
@@ -616,7 +618,9 @@ to_ms() {
 run_wrk() { # target path clients duration -> wrk's output
   local auth=() threads=$(($3 < 2 ? $3 : 2))
   [ -z "${target_auth[$1]}" ] || auth=(-H "Authorization: Bearer ${target_auth[$1]}")
-  wrk -t "$threads" -c "$3" -d "$4" --latency "${auth[@]}" "${target_url[$1]}${path_of[$2]}"
+  # --timeout 30s: wrk's default (2 s) counts slow 630 KB answers at 64 clients on a loaded machine
+  # as socket errors and drops them from the latency distribution.
+  wrk -t "$threads" -c "$3" -d "$4" --timeout 30s --latency "${auth[@]}" "${target_url[$1]}${path_of[$2]}"
 }
 
 results=$scratch/results.tsv
@@ -665,12 +669,19 @@ if [ "$perf_profile" = 1 ] && command -v perf >/dev/null; then
     run_wrk portcullis "$p" 16 "$duration" >/dev/null
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
+    # `|| true`: head closes the pipe early, which pipefail would otherwise count as a failure.
     {
       echo "== $p, 16 clients: self time by shared object"
-      perf report -i "$scratch/perf-$p.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+      perf report -i "$scratch/perf-$p.data" --no-children --sort dso --stdio -g none 2>/dev/null |
+        grep -v -e '^#' -e '^$' | head -12 || true
+      echo "== $p, 16 clients: inclusive time of Portcullis, Foundation and NIO functions"
+      perf report -i "$scratch/perf-$p.data" --children --sort symbol --stdio -g none 2>/dev/null |
+        grep -v -e '^#' -e '^$' | { swift demangle --simplified 2>/dev/null || cat; } |
+        grep -E 'KubeProxy|Policy|Audit|ProxyGate|ProxyServices|JSONSerialization|JSONWriter|sorted|NSString.compare|NIOSSLHandler|runJob' |
+        head -30 || true
       echo "== $p, 16 clients: hottest symbols (self)"
       perf report -i "$scratch/perf-$p.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
-        grep -v '^#' | grep -v '^$' | head -40 | { swift demangle --simplified 2>/dev/null || cat; }
+        grep -v -e '^#' -e '^$' | head -30 | { swift demangle --simplified 2>/dev/null || cat; } || true
       echo
     } >>"$perf_report"
   done
