@@ -18,6 +18,9 @@ struct AuditRecord: Sendable {
     var decision: Decision?
     var annotations: [String: String] = [:]
     var responseCode: Int = 0
+    /// `ResponseComplete` for ordinary requests; a stream session writes `ResponseStarted` at its
+    /// 101 and `ResponseComplete` when it ends, both with the same auditID (the session id).
+    var stage = "ResponseComplete"
 
     init(request: ProxyRequest) {
         auditID = UUID().uuidString.lowercased()
@@ -28,33 +31,8 @@ struct AuditRecord: Sendable {
         receivedAt = request.receivedAt
     }
 
-    func event(completedAt: Date) -> [String: Any] {
-        var event: [String: Any] = [
-            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": auditID,
-            "stage": "ResponseComplete", "requestURI": requestURI, "verb": info?.verb ?? method.lowercased(),
-            "sourceIPs": [sourceIP], "userAgent": userAgent,
-            "requestReceivedTimestamp": Self.timestamp(receivedAt), "stageTimestamp": Self.timestamp(completedAt),
-            "responseStatus": ["metadata": [String: Any](), "code": responseCode],
-        ]
-        if let user {
-            // The proxy authenticated the caller and impersonates them (or whom a policy let them
-            // act as).
-            func info(_ user: RequestAttributes.UserInfo) -> [String: Any] {
-                ["username": user.name, "uid": user.uid, "groups": user.groups]
-            }
-            event["user"] = info(user)
-            event["impersonatedUser"] = info(impersonatedUser ?? user)
-        } else {
-            event["user"] = ["username": "system:anonymous", "groups": ["system:unauthenticated"]]
-        }
-        if let info, info.isResourceRequest {
-            var objectRef: [String: Any] = ["resource": info.resource, "apiVersion": info.apiVersion]
-            if !info.apiGroup.isEmpty { objectRef["apiGroup"] = info.apiGroup }
-            if !info.namespace.isEmpty { objectRef["namespace"] = info.namespace }
-            if !info.name.isEmpty { objectRef["name"] = info.name }
-            if !info.subresource.isEmpty { objectRef["subresource"] = info.subresource }
-            event["objectRef"] = objectRef
-        }
+    /// The annotations with the decision's: policy, rule, masks, warnings and the session id.
+    var allAnnotations: [String: String] {
         var annotations = self.annotations
         if let decision {
             annotations["portcullis.dev/decision"] = decision.outcome.rawValue
@@ -70,12 +48,7 @@ struct AuditRecord: Sendable {
             }
         }
         annotations["portcullis.dev/session"] = auditID
-        event["annotations"] = annotations
-        return event
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        return annotations
     }
 }
 
@@ -103,11 +76,10 @@ public final class AuditLog: Sendable {
     }
 
     func write(_ record: AuditRecord, completedAt: Date = Date()) {
-        guard
-            var line = try? JSONSerialization.data(
-                withJSONObject: record.event(completedAt: completedAt), options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return }
-        line.append(UInt8(ascii: "\n"))
-        handle.withValue { try? $0?.write(contentsOf: line) }
+        handle.withValue { file in
+            // Nothing is encoded when there is no file to write to.
+            guard let file else { return }
+            try? file.write(contentsOf: AuditEventEncoder.line(record, completedAt: completedAt))
+        }
     }
 }
