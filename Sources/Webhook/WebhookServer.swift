@@ -29,21 +29,28 @@ public final class WebhookServer: Sendable {
         }
     }
 
+    /// Sees the raw body of every review POSTed to `/validate` or `/mutate`, before it is
+    /// decoded (malformed ones too), with the endpoint's name. For capturing what a real apiserver
+    /// sends (the golden fixtures); it runs on the event loop, so it must be quick.
+    public typealias ReviewRecorder = @Sendable (_ endpoint: String, _ body: Data) -> Void
+
     private let configuration: Configuration
     private let handler: AdmissionHandler
     private let metrics: WebhookMetrics
+    private let recorder: ReviewRecorder?
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox<(channel: Channel?, quiesce: ServerQuiescingHelper?)>((nil, nil))
 
     public init(
         configuration: Configuration, handler: AdmissionHandler, metrics: WebhookMetrics = WebhookMetrics(),
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        recorder: ReviewRecorder? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.webhook")
     ) {
         self.configuration = configuration
         self.handler = handler
         self.metrics = metrics
+        self.recorder = recorder
         self.group = group
         self.logger = logger
     }
@@ -55,6 +62,7 @@ public final class WebhookServer: Sendable {
         let quiesce = ServerQuiescingHelper(group: group)
         let handler = self.handler
         let metrics = self.metrics
+        let recorder = self.recorder
         let logger = self.logger
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -70,8 +78,12 @@ public final class WebhookServer: Sendable {
                     try sync.addHandler(NIOSSLServerHandler(context: tls))
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
                     try sync.addHandler(
+                        RequestSizeLimitHandler(maximumBodyBytes: AdmissionRequest.maximumBodyBytes, metrics: metrics))
+                    // Still needed for chunked bodies, whose size is only known while reading them.
+                    try sync.addHandler(
                         NIOHTTPServerRequestAggregator(maxContentLength: AdmissionRequest.maximumBodyBytes))
-                    try sync.addHandler(WebhookHTTPHandler(handler: handler, metrics: metrics, logger: logger))
+                    try sync.addHandler(
+                        WebhookHTTPHandler(handler: handler, metrics: metrics, recorder: recorder, logger: logger))
                 }
             }
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -112,11 +124,13 @@ final class WebhookHTTPHandler: ChannelInboundHandler, Sendable {
 
     private let handler: AdmissionHandler
     private let metrics: WebhookMetrics
+    private let recorder: WebhookServer.ReviewRecorder?
     private let logger: Logger
 
-    init(handler: AdmissionHandler, metrics: WebhookMetrics, logger: Logger) {
+    init(handler: AdmissionHandler, metrics: WebhookMetrics, recorder: WebhookServer.ReviewRecorder?, logger: Logger) {
         self.handler = handler
         self.metrics = metrics
+        self.recorder = recorder
         self.logger = logger
     }
 
@@ -160,6 +174,7 @@ final class WebhookHTTPHandler: ChannelInboundHandler, Sendable {
                 WebhookError(.unsupportedMediaType, "AdmissionReviews are application/json, not \"\(contentType)\""))
         }
         let body = request.body.map { Data($0.readableBytesView) } ?? Data()
+        recorder?(endpoint, body)
         let admission: AdmissionRequest
         do {
             admission = try AdmissionRequest.decode(body)

@@ -3,6 +3,10 @@ import Sandbox
 import TestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("portcullis certs and webhook config")
 struct WebhookCommandTests {
     @Test("certs writes a CA and a serving certificate that openssl verifies, with the SANs asked for")
@@ -64,6 +68,62 @@ struct WebhookCommandTests {
         #expect(text.contains("matchPolicy: Equivalent"))
         #expect(text.contains("values: [kube-system, portcullis-system]"))
         #expect(text.contains("name: guard.portcullis.portcullis.dev"))
+    }
+
+    @Test("webhook serve reloads its policies on SIGHUP keeping the last good set, and drains on SIGTERM")
+    func serveReloadDrain() async throws {
+        let directory = try Paths.makeScratchDirectory("webhook-run")
+        let certificates = try await portcullis(["certs", "--out", directory.path, "--ip", "127.0.0.1"])
+        #expect(certificates.exitCode == 0, "\(certificates.standardError)")
+        let policyFile = directory.appendingPathComponent("p.yaml")
+        func writePolicy(action: String, expression: String = "true") throws {
+            try """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: AccessPolicy
+            metadata: {name: configmaps}
+            spec:
+              match: {resources: [configmaps]}
+              rules:
+              - {name: r, action: \(action), expression: "\(expression)", message: "configmaps are closed"}
+            """.write(to: policyFile, atomically: true, encoding: .utf8)
+        }
+        try writePolicy(action: "Deny")
+        let webhook = try BackgroundProcess(
+            executable: Paths.productsDirectory.appendingPathComponent("portcullis"),
+            arguments: [
+                "webhook", "--policies", policyFile.path, "--host", "127.0.0.1", "--port", "0", "--tls-cert",
+                directory.appendingPathComponent("tls.crt").path, "--tls-key",
+                directory.appendingPathComponent("tls.key").path,
+            ],
+            environment: ["HOME": directory.path])
+        defer { webhook.stop() }
+        let port = try #require(Int(try await webhook.waitForMatch(#"https://127\.0\.0\.1:(\d+)"#)))
+        func review() async throws -> String {
+            let body = #"""
+                {"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","kind":{"group":"","version":"v1","kind":"ConfigMap"},"resource":{"group":"","version":"v1","resource":"configmaps"},"namespace":"dev","name":"c","operation":"CREATE","userInfo":{"username":"alice"},"object":{"metadata":{"name":"c"}}}}
+                """#
+            return try await ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/curl"),
+                arguments: [
+                    "-sS", "--cacert", directory.appendingPathComponent("ca.crt").path, "-H",
+                    "content-type: application/json", "--data-binary", body, "https://127.0.0.1:\(port)/validate",
+                ]
+            ).standardOutput
+        }
+        #expect(try await review().contains("configmaps are closed"))
+
+        try writePolicy(action: "Deny", expression: "request.verb ==")
+        webhook.signal(SIGHUP)
+        _ = try await webhook.waitForMatch("(reload failed; the previous policies stay in force)")
+        #expect(try await review().contains("configmaps are closed"))
+
+        try writePolicy(action: "Allow")
+        webhook.signal(SIGHUP)
+        _ = try await webhook.waitForMatch("(policies reloaded)")
+        #expect(try await review().contains(#""allowed":true"#))
+
+        webhook.signal(SIGTERM)
+        #expect(try await webhook.waitForExit(timeout: .seconds(30)) == 0, "\(webhook.transcript)")
     }
 
     private func portcullis(_ arguments: [String]) async throws -> ProcessResult {
