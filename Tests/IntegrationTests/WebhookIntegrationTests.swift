@@ -10,6 +10,9 @@ import Webhook
 /// confined to one namespace (by label), so the shared test cluster stays usable for other suites.
 @Suite("Webhook behind the real apiserver", .serialized)
 struct WebhookIntegrationTests {
+    /// Every review the suite's webhook received, as the apiserver sent it.
+    static let reviews = ReviewLog()
+
     /// One webhook server and namespace for the whole suite.
     actor Fixture {
         static let shared = Fixture()
@@ -37,7 +40,7 @@ struct WebhookIntegrationTests {
                     host: "127.0.0.1", port: 0,
                     certificateChainFile: directory.appendingPathComponent("tls.crt").path,
                     privateKeyFile: directory.appendingPathComponent("tls.key").path),
-                handler: handler)
+                handler: handler, recorder: { WebhookIntegrationTests.reviews.record(endpoint: $0, body: $1) })
             let port = try await server.start()
             self.server = server
             let configuration = WebhookConfigurationGenerator(
@@ -105,6 +108,77 @@ struct WebhookIntegrationTests {
             of: "metadata: {name: api,", with: "metadata: {labels: {team: payments}, name: api,")
         let accepted = try await Self.admin(["apply", "-f", "-"], input: labelled, cluster: cluster)
         #expect(accepted.exitCode == 0, "\(accepted.standardError)")
+    }
+
+    /// A pod manifest; `labels` is the inside of a YAML flow mapping.
+    static func pod(_ name: String, namespace: String, labels: String, privileged: Bool = false) -> String {
+        """
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: \(name), namespace: \(namespace), labels: {\(labels)}}
+        spec:
+          containers:
+          - {name: app, image: portcullis/local, securityContext: {privileged: \(privileged)}}
+        """
+    }
+
+    @Test("a privileged pod is refused with the example policy's message, with and without --dry-run=server")
+    func privilegedPod() async throws {
+        let (namespace, _, cluster) = try await Fixture.shared.start()
+        let pod = Self.pod("root", namespace: namespace, labels: "team: platform", privileged: true)
+        for extra in [["--dry-run=server"], []] {
+            let refused = try await Self.admin(["apply", "-f", "-"] + extra, input: pod, cluster: cluster)
+            #expect(refused.exitCode == 1)
+            #expect(
+                refused.standardError.contains("denied the request: privileged containers are not allowed"),
+                "\(refused.standardError)")
+        }
+        let dryRuns = [true, false].map { dryRun in
+            Self.reviews.last("validate", operation: "CREATE", resource: "pods", name: "root") {
+                $0["dryRun"] as? Bool == dryRun
+            }
+        }
+        #expect(dryRuns.allSatisfy { $0 != nil }, "the webhook saw the dry run and the real create")
+        let stored = try await Self.admin(["-n", namespace, "get", "pod", "root"], cluster: cluster)
+        #expect(stored.standardError.contains("NotFound"), "\(stored.standardError)")
+    }
+
+    @Test("a pod without a team label is refused by the enforced policy, one without a cost-center only warned")
+    func enforceAndWarnModes() async throws {
+        let (namespace, _, cluster) = try await Fixture.shared.start()
+        let unlabelled = try await Self.admin(
+            ["apply", "-f", "-"], input: Self.pod("unlabelled", namespace: namespace, labels: "app: web"),
+            cluster: cluster)
+        #expect(unlabelled.exitCode == 1)
+        #expect(
+            unlabelled.standardError.contains(
+                #"denied the request: the Pod unlabelled needs a non-empty "team" label"#),
+            "\(unlabelled.standardError)")
+        let warned = try await Self.admin(
+            ["apply", "-f", "-"], input: Self.pod("no-cost-center", namespace: namespace, labels: "team: web"),
+            cluster: cluster)
+        #expect(warned.exitCode == 0, "\(warned.standardError)")
+        #expect(
+            warned.standardError.contains(
+                "Warning: pods need a cost-center label (test-cost-center/cost-center-required, not enforced: mode Warn)"
+            ), "\(warned.standardError)")
+        let stored = try await Self.admin(
+            ["-n", namespace, "get", "pod", "no-cost-center", "-o", "name"], cluster: cluster)
+        #expect(stored.standardOutput == "pod/no-cost-center\n", "\(stored.standardError)")
+    }
+
+    @Test("an allowed --dry-run=server create is reviewed as a dry run and stores nothing")
+    func allowedDryRun() async throws {
+        let (namespace, _, cluster) = try await Fixture.shared.start()
+        let pod = Self.pod("rehearsal", namespace: namespace, labels: "team: web, cost-center: c1")
+        let dryRun = try await Self.admin(["apply", "-f", "-", "--dry-run=server"], input: pod, cluster: cluster)
+        #expect(dryRun.exitCode == 0, "\(dryRun.standardError)")
+        #expect(dryRun.standardOutput.contains("pod/rehearsal created (server dry run)"), "\(dryRun.standardOutput)")
+        let review = Self.reviews.last("validate", operation: "CREATE", resource: "pods", name: "rehearsal")
+        #expect(review?.request?["dryRun"] as? Bool == true)
+        let stored = try await Self.admin(["-n", namespace, "get", "pod", "rehearsal"], cluster: cluster)
+        #expect(stored.exitCode == 1)
+        #expect(stored.standardError.contains("NotFound"), "\(stored.standardError)")
     }
 
     @Test("Warn rules reach kubectl as warnings and Mutate rules change the object")

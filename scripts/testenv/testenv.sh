@@ -277,6 +277,7 @@ run() {
 
   # --disable-admission-plugins=ServiceAccount: no controller-manager creates the "default" SA.
   # --endpoint-reconciler-type=none: Endpoints may not hold 127.0.0.1.
+  # --allow-privileged=true, as kubeadm and kind set it: refusing privileged pods is admission's job.
   start_component apiserver "$(apiserver_bin)" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" --insecure-port=0 \
     --tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key" \
@@ -284,7 +285,7 @@ run() {
     --service-account-issuer=https://kubernetes.default.svc --service-account-key-file="$dir/pki/sa.pub" \
     --service-account-signing-key-file="$dir/pki/sa.key" --api-audiences=https://kubernetes.default.svc \
     --service-cluster-ip-range=10.96.0.0/12 --authorization-mode=Node,RBAC \
-    --disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none \
+    --disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none --allow-privileged=true \
     --kubelet-preferred-address-types=InternalIP \
     --kubelet-certificate-authority="$dir/pki/ca.crt" \
     --kubelet-client-certificate="$dir/pki/apiserver-kubelet-client.crt" \
