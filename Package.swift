@@ -111,6 +111,18 @@ let package = Package(
         .executableTarget(
             name: "PolicyBenchmark", dependencies: ["Policy"], path: "Benchmarks/PolicyBenchmark",
             swiftSettings: strict),
+        // Captured AdmissionReviews over keep-alive TLS: 100 policies against an allow-all webhook.
+        .executableTarget(
+            name: "WebhookBenchmark",
+            dependencies: [
+                "Webhook", "Policy",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            path: "Benchmarks/WebhookBenchmark", swiftSettings: strict),
         // Helpers for tests only: the shared test cluster, kubectl matrix, processes and ptys.
         .target(
             name: "TestSupport",
@@ -143,7 +155,8 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox"], swiftSettings: strict),
-        .testTarget(name: "WebhookTests", dependencies: ["Webhook", "Policy"], swiftSettings: strict),
+        .testTarget(
+            name: "WebhookTests", dependencies: ["Webhook", "Policy"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "KubeProxyTests",
             dependencies: [
