@@ -2,7 +2,7 @@
 /// leaves out `listen:` would otherwise fail.
 extension ProxyConfiguration {
     private enum Keys: String, CodingKey {
-        case listen, tls, upstream, policies, authentication, approvals, audit, management
+        case listen, tls, upstream, policies, authentication, approvals, audit, recordings, management
     }
 
     public init(from decoder: any Decoder) throws {
@@ -14,6 +14,7 @@ extension ProxyConfiguration {
         authentication = try container.decodeIfPresent(Authentication.self, forKey: .authentication) ?? Authentication()
         approvals = try container.decodeIfPresent(Approvals.self, forKey: .approvals)
         audit = try container.decodeIfPresent(Audit.self, forKey: .audit) ?? Audit()
+        recordings = try container.decodeIfPresent(Recordings.self, forKey: .recordings)
         management = try container.decodeIfPresent(Management.self, forKey: .management)
     }
 
@@ -76,5 +77,16 @@ extension ProxyConfiguration.Management {
         let container = try decoder.container(keyedBy: Keys.self)
         host = try container.decodeIfPresent(String.self, forKey: .host) ?? "0.0.0.0"
         port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 9090
+    }
+}
+
+extension ProxyConfiguration.Recordings {
+    private enum Keys: String, CodingKey { case directory, input, failClosed }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Keys.self)
+        directory = try container.decode(String.self, forKey: .directory)
+        input = try container.decodeIfPresent(Bool.self, forKey: .input) ?? false
+        failClosed = try container.decodeIfPresent(Bool.self, forKey: .failClosed) ?? false
     }
 }

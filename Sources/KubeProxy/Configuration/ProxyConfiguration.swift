@@ -15,6 +15,7 @@ import Yams
 ///   tokenReview: {enabled: true, audiences: []}
 /// approvals: {namespace: portcullis-system, store: auto}   # auto | cluster | local
 /// audit: {path: /var/log/portcullis/audit.jsonl}
+/// recordings: {directory: /var/log/portcullis/sessions, input: false, failClosed: false}
 /// management: {host: 0.0.0.0, port: 9090}
 /// ```
 /// Unknown keys are errors (a misspelt setting must not be silently ignored in a security tool).
@@ -26,6 +27,7 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
     public var authentication = Authentication()
     public var approvals: Approvals?
     public var audit = Audit()
+    public var recordings: Recordings?
     public var management: Management?
 
     public struct Listen: Sendable, Codable, Equatable {
@@ -108,6 +110,25 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         public var path: String?
     }
 
+    /// Exec and attach sessions recorded as asciicast v2 files, one per session.
+    public struct Recordings: Sendable, Codable, Equatable {
+        public var directory: String
+        /// Record stdin too (`i` events); off by default, since keystrokes include passwords.
+        public var input = false
+        /// Refuse a session whose recording cannot be opened.
+        public var failClosed = false
+
+        public init(directory: String, input: Bool = false, failClosed: Bool = false) {
+            self.directory = directory
+            self.input = input
+            self.failClosed = failClosed
+        }
+
+        var settings: SessionRecordingSettings {
+            SessionRecordingSettings(directory: directory, recordInput: input, failClosed: failClosed)
+        }
+    }
+
     public struct Management: Sendable, Codable, Equatable {
         public var host = "0.0.0.0"
         public var port = 9090
@@ -164,11 +185,16 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         if authentication.clientCertificates == true && tls.clientCAFile == nil {
             throw Error(description: "authentication.clientCertificates needs tls.clientCAFile")
         }
+        if let recordings, recordings.directory.isEmpty {
+            throw Error(description: "recordings.directory must name a directory")
+        }
     }
 
     /// The keys each mapping accepts, by path (`""` is the root; lists use `[]`).
     static let allowedKeys: [String: Set<String>] = [
-        "": ["listen", "tls", "upstream", "policies", "authentication", "approvals", "audit", "management"],
+        "": [
+            "listen", "tls", "upstream", "policies", "authentication", "approvals", "audit", "recordings", "management",
+        ],
         "listen": ["host", "port"], "tls": ["certFile", "keyFile", "clientCAFile"],
         "upstream": ["inCluster", "kubeconfig", "context"], "policies": ["paths", "defaultOutcome"],
         "authentication": ["clientCertificates", "staticTokenFile", "oidc", "tokenReview"],
@@ -176,6 +202,7 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
             "issuerURL", "clientID", "usernameClaim", "usernamePrefix", "groupsClaim", "groupsPrefix", "caFile",
         ],
         "authentication.tokenReview": ["enabled", "audiences"], "approvals": ["namespace", "store"], "audit": ["path"],
+        "recordings": ["directory", "input", "failClosed"],
         "management": ["host", "port"],
     ]
 

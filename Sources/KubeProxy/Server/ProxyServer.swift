@@ -48,7 +48,7 @@ public final class ProxyServer: Sendable {
     public init(
         configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
         authenticate: @escaping CallerAuthenticator, approvals: (any ApprovalStore)?, audit: AuditLog,
-        metrics: ProxyMetrics = ProxyMetrics(),
+        recordings: SessionRecordingSettings? = nil, metrics: ProxyMetrics = ProxyMetrics(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.proxy")
     ) throws {
@@ -58,7 +58,7 @@ public final class ProxyServer: Sendable {
             policies: policies, authenticate: authenticate,
             upstreamHost: upstream.port == 443 ? upstream.host : "\(upstream.host):\(upstream.port)",
             authorization: pool.authorization, approvals: approvals)
-        self.services = ProxyServices(audit: audit, metrics: metrics)
+        self.services = ProxyServices(audit: audit, metrics: metrics, recordings: recordings)
         self.group = group
         self.logger = logger
     }
@@ -67,7 +67,7 @@ public final class ProxyServer: Sendable {
     public convenience init(
         configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
         authenticate: @escaping CallerAuthenticator, approvalsNamespace: String? = nil, audit: AuditLog,
-        metrics: ProxyMetrics = ProxyMetrics(),
+        recordings: SessionRecordingSettings? = nil, metrics: ProxyMetrics = ProxyMetrics(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.proxy")
     ) throws {
@@ -75,7 +75,7 @@ public final class ProxyServer: Sendable {
             configuration: configuration, upstream: upstream, policies: policies, authenticate: authenticate,
             approvals: try approvalsNamespace.map {
                 ClusterApprovals(client: try KubernetesClient(configuration: upstream, group: group), namespace: $0)
-            }, audit: audit, metrics: metrics, group: group, logger: logger)
+            }, audit: audit, recordings: recordings, metrics: metrics, group: group, logger: logger)
     }
 
     /// Binds and starts serving; returns the bound port.

@@ -1,14 +1,17 @@
 import Foundation
 import Prometheus
 
-/// What every connection shares besides the gate: the audit log and metrics.
+/// What every connection shares besides the gate: the audit log, metrics and session recordings.
 final class ProxyServices: Sendable {
     let audit: AuditLog
     let metrics: ProxyMetrics
+    /// nil: exec and attach sessions are not recorded.
+    let recordings: SessionRecordingSettings?
 
-    init(audit: AuditLog, metrics: ProxyMetrics) {
+    init(audit: AuditLog, metrics: ProxyMetrics, recordings: SessionRecordingSettings? = nil) {
         self.audit = audit
         self.metrics = metrics
+        self.recordings = recordings
     }
 
     /// Records a finished request in the audit log and the metrics.

@@ -1,0 +1,179 @@
+import Foundation
+
+/// asciicast v2 lines (https://docs.asciinema.org/manual/asciicast/v2/): a JSON header object on the
+/// first line, then one JSON array per event, `[seconds, code, data]`, newline-terminated, so a file
+/// cut short by a crash still parses up to its last complete line. `asciinema play` and
+/// `asciinema cat` replay it.
+///
+/// Pure: it produces lines and keeps no file. Terminal output is bytes, but asciicast data is a
+/// JSON string: bytes are decoded as UTF-8 incrementally per stream (a character split across two
+/// chunks is kept until its end arrives) and invalid sequences become U+FFFD, as asciinema's own
+/// recorder does, so no input can produce an unparsable file.
+struct AsciicastEncoder: Sendable {
+    /// The asciicast v2 event codes.
+    struct EventCode: RawRepresentable, Hashable, Sendable {
+        var rawValue: String
+
+        /// Output (stdout and stderr: a terminal shows both).
+        static let output = EventCode(rawValue: "o")
+        /// Input (keystrokes, piped stdin); recorded only when configured.
+        static let input = EventCode(rawValue: "i")
+        /// A terminal resize, data `COLSxROWS`.
+        static let resize = EventCode(rawValue: "r")
+        /// A marker: a named point (policy decisions, the exit status).
+        static let marker = EventCode(rawValue: "m")
+    }
+
+    /// The header line's fields. `portcullis` holds the session's identity and target under one
+    /// key of its own; players ignore keys they do not know.
+    struct Header: Sendable {
+        var width: Int
+        var height: Int
+        var timestamp: Date
+        var command: String?
+        var title: String?
+        var environment: [String: String] = [:]
+        var portcullis: [String: AsciicastValue] = [:]
+    }
+
+    /// Output and input are decoded separately, so that a character split on one stream is not
+    /// broken by bytes of another in between.
+    enum Source: Hashable, Sendable {
+        case stdout, stderr, stdin
+    }
+
+    private var decoders: [Source: IncrementalUTF8Decoder] = [:]
+
+    init() {}
+
+    /// The header line, newline included.
+    static func headerLine(_ header: Header) -> String {
+        var fields: [(String, AsciicastValue)] = [
+            ("version", .int(2)), ("width", .int(header.width)), ("height", .int(header.height)),
+            ("timestamp", .int(Int(header.timestamp.timeIntervalSince1970))),
+        ]
+        if let command = header.command { fields.append(("command", .string(command))) }
+        if let title = header.title { fields.append(("title", .string(title))) }
+        if !header.environment.isEmpty {
+            fields.append(("env", .object(header.environment.mapValues { .string($0) })))
+        }
+        if !header.portcullis.isEmpty { fields.append(("portcullis", .object(header.portcullis))) }
+        return "{" + fields.map { AsciicastValue.quote($0.0) + ":" + $0.1.json }.joined(separator: ",") + "}\n"
+    }
+
+    /// One event line; `time` is seconds since the session started.
+    static func eventLine(time: Double, code: EventCode, data: String) -> String {
+        "[" + formatTime(time) + "," + AsciicastValue.quote(code.rawValue) + "," + AsciicastValue.quote(data) + "]\n"
+    }
+
+    /// The event line for bytes from `source`, or nil when they only started a character.
+    mutating func bytesLine(time: Double, code: EventCode, source: Source, bytes: some Sequence<UInt8>) -> String? {
+        let text = decoders[source, default: IncrementalUTF8Decoder()].decode(bytes)
+        return text.isEmpty ? nil : Self.eventLine(time: time, code: code, data: text)
+    }
+
+    /// Lines for bytes still held at the end of the session (an unfinished character: U+FFFD).
+    mutating func flushLines(time: Double) -> [String] {
+        var lines: [String] = []
+        for source in [Source.stdout, .stderr, .stdin] {
+            guard let rest = decoders[source]?.finish(), !rest.isEmpty else { continue }
+            lines.append(Self.eventLine(time: time, code: source == .stdin ? .input : .output, data: rest))
+        }
+        return lines
+    }
+
+    /// Seconds with microsecond precision, as asciinema writes them.
+    static func formatTime(_ time: Double) -> String {
+        let micros = Int64((max(0, time) * 1_000_000).rounded())
+        let fraction = String(micros % 1_000_000)
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+    }
+}
+
+/// A JSON value for the header: enough for strings, numbers, booleans, lists and objects, encoded
+/// with sorted keys so headers are stable.
+enum AsciicastValue: Sendable, Hashable {
+    case string(String)
+    case int(Int)
+    case bool(Bool)
+    case array([AsciicastValue])
+    case object([String: AsciicastValue])
+
+    var json: String {
+        switch self {
+        case .string(let text): Self.quote(text)
+        case .int(let value): String(value)
+        case .bool(let value): value ? "true" : "false"
+        case .array(let values): "[" + values.map(\.json).joined(separator: ",") + "]"
+        case .object(let fields):
+            "{"
+                + fields.sorted { $0.key < $1.key }.map { Self.quote($0.key) + ":" + $0.value.json }
+                .joined(separator: ",") + "}"
+        }
+    }
+
+    /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped;
+    /// everything else, including non-ASCII, as UTF-8.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        out.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// Decodes a byte stream as UTF-8 chunk by chunk: a sequence cut at the end of a chunk waits for
+/// the next one; invalid bytes become U+FFFD.
+struct IncrementalUTF8Decoder: Sendable {
+    private var pending: [UInt8] = []
+
+    mutating func decode(_ bytes: some Sequence<UInt8>) -> String {
+        pending.append(contentsOf: bytes)
+        let keep = Self.incompleteSuffixLength(pending)
+        let ready = pending[..<(pending.count - keep)]
+        let text = String(decoding: ready, as: UTF8.self)
+        pending.removeFirst(pending.count - keep)
+        return text
+    }
+
+    /// What is left at the end of the stream: an unfinished sequence, as U+FFFD.
+    mutating func finish() -> String {
+        defer { pending = [] }
+        return String(decoding: pending, as: UTF8.self)
+    }
+
+    /// How many bytes at the end form the valid start of a sequence that needs more bytes.
+    static func incompleteSuffixLength(_ bytes: [UInt8]) -> Int {
+        let limit = min(3, bytes.count)
+        for back in 1...max(1, limit) where back <= bytes.count {
+            let byte = bytes[bytes.count - back]
+            if byte & 0xC0 == 0x80 { continue }  // a continuation byte: look further back
+            let length: Int
+            switch byte {
+            case 0xC2...0xDF: length = 2
+            case 0xE0...0xEF: length = 3
+            case 0xF0...0xF4: length = 4
+            default: return 0  // ASCII or an invalid lead: nothing to wait for
+            }
+            return length > back ? back : 0
+        }
+        return 0
+    }
+}

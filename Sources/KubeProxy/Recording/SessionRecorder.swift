@@ -1,0 +1,161 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import SPDY
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Where and how exec and attach sessions are recorded (`recordings:` in the configuration).
+public struct SessionRecordingSettings: Sendable, Equatable {
+    /// One asciicast file per session is created here, named after the session id.
+    public var directory: String
+    /// Whether stdin is recorded too (`i` events): keystrokes may include passwords.
+    public var recordInput: Bool
+    /// Refuse a session whose recording cannot be opened (otherwise it runs unrecorded, and the audit
+    /// record says so).
+    public var failClosed: Bool
+
+    public init(directory: String, recordInput: Bool = false, failClosed: Bool = false) {
+        self.directory = directory
+        self.recordInput = recordInput
+        self.failClosed = failClosed
+    }
+}
+
+/// Records one exec or attach session as an asciicast v2 file, appending and flushing each event as
+/// it happens so that a crash loses at most the event being written.
+///
+/// The header needs the terminal size, which a terminal session sends as its first resize: the
+/// header is written at the first event that is not a marker (a first resize sets the size;
+/// anything else means 80x24), or at the end. Markers before that wait in memory (the policy
+/// decision). Writes happen in order on NIO's blocking-I/O thread pool, never on an event loop,
+/// and each is awaited by the stream it came from, so at most one event per stream is in flight.
+actor SessionRecorder: RemoteCommandObserver {
+    /// Used when no resize arrives before the first output.
+    static let defaultSize = TerminalSize(width: 80, height: 24)
+
+    nonisolated let path: String
+    private let file: FileHandle
+    private let recordInput: Bool
+    private let started: ContinuousClock.Instant
+    private var header: AsciicastEncoder.Header?
+    private var pendingMarkers: [(Double, String)] = []
+    private var encoder = AsciicastEncoder()
+    private var failed = false
+    private var lastWrite: Task<Bool, Never>?
+    private let threadPool: NIOThreadPool
+
+    /// Creates the file (mode 0600, never overwriting one that exists).
+    init(
+        settings: SessionRecordingSettings, sessionID: String, header: AsciicastEncoder.Header,
+        threadPool: NIOThreadPool = .singleton
+    ) throws {
+        let path = URL(fileURLWithPath: settings.directory).appendingPathComponent("\(sessionID).cast").path
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw RecordingError(
+                description: "cannot create the recording \(path): \(String(cString: strerror(errno)))")
+        }
+        self.path = path
+        self.file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        self.recordInput = settings.recordInput
+        self.header = header
+        self.started = .now
+        self.threadPool = threadPool
+    }
+
+    struct RecordingError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Whether a write failed (the recording is incomplete from then on).
+    var hasFailed: Bool { failed }
+
+    private var elapsed: Double {
+        let duration = ContinuousClock.now - started
+        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    func marker(_ label: String) async {
+        if header != nil {
+            pendingMarkers.append((elapsed, label))
+        } else {
+            await enqueue(AsciicastEncoder.eventLine(time: elapsed, code: .marker, data: label))
+        }
+    }
+
+    func stdin(_ data: ByteBuffer) async {
+        guard recordInput else { return }
+        let time = elapsed
+        var text = headerIfNeeded(size: nil)
+        text += encoder.bytesLine(time: time, code: .input, source: .stdin, bytes: data.readableBytesView) ?? ""
+        await enqueue(text)
+    }
+
+    func output(_ data: ByteBuffer, stream: RemoteCommandStreamType) async {
+        let time = elapsed
+        let source: AsciicastEncoder.Source = stream == .stderr ? .stderr : .stdout
+        var text = headerIfNeeded(size: nil)
+        text += encoder.bytesLine(time: time, code: .output, source: source, bytes: data.readableBytesView) ?? ""
+        await enqueue(text)
+    }
+
+    func resize(_ size: TerminalSize) async {
+        let time = elapsed
+        if header != nil {
+            await enqueue(headerIfNeeded(size: size))  // the first size is the header's
+        } else {
+            await enqueue(AsciicastEncoder.eventLine(time: time, code: .resize, data: "\(size.width)x\(size.height)"))
+        }
+    }
+
+    /// Writes what is left and the final marker, and syncs the file to disk.
+    func finish(marker label: String) async {
+        let time = elapsed
+        var text = headerIfNeeded(size: nil)
+        text += encoder.flushLines(time: time).joined()
+        text += AsciicastEncoder.eventLine(time: time, code: .marker, data: label)
+        await enqueue(text)
+        let file = self.file
+        _ = try? await threadPool.runIfActive { try file.synchronize() }
+    }
+
+    /// The header line and the markers held for it, the first time; then nothing.
+    private func headerIfNeeded(size: TerminalSize?) -> String {
+        guard var header else { return "" }
+        self.header = nil
+        let size = size ?? Self.defaultSize
+        header.width = Int(size.width)
+        header.height = Int(size.height)
+        var text = AsciicastEncoder.headerLine(header)
+        for (time, label) in pendingMarkers {
+            text += AsciicastEncoder.eventLine(time: time, code: .marker, data: label)
+        }
+        pendingMarkers = []
+        return text
+    }
+
+    /// Appends `text` after every write enqueued before it, and waits for it. Callers build their
+    /// text (time included) without suspending first, so the file's order is the order of events,
+    /// however calls from several streams interleave on this actor.
+    private func enqueue(_ text: String) async {
+        guard !text.isEmpty, !failed else { return }
+        let previous = lastWrite
+        let file = self.file
+        let threadPool = self.threadPool
+        let data = Data(text.utf8)
+        let write = Task<Bool, Never> {
+            guard await previous?.value ?? true else { return false }
+            do {
+                try await threadPool.runIfActive { try file.write(contentsOf: data) }
+                return true
+            } catch {
+                return false
+            }
+        }
+        lastWrite = write
+        if await !write.value { failed = true }
+    }
+}

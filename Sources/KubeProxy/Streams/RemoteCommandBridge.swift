@@ -1,0 +1,180 @@
+import NIOCore
+import SPDY
+
+/// The client's side of an exec or attach as the bridge sees it: ``SPDY/RemoteCommandSession`` (SPDY
+/// or WebSocket), or an in-memory stand-in in tests.
+protocol RemoteCommandDownstream: Sendable {
+    associatedtype Input: AsyncSequence<ByteBuffer, any Error> & Sendable
+    associatedtype Sizes: AsyncSequence<TerminalSize, any Error> & Sendable
+
+    var options: RemoteCommandOptions { get }
+    /// Ends at the client's half-close (SPDY FIN, WebSocket v5 CLOSE).
+    var stdin: Input? { get }
+    var resizes: Sizes { get }
+    func writeStdout(_ data: ByteBuffer) async throws
+    func writeStderr(_ data: ByteBuffer) async throws
+    /// Delivers the status last and closes the connection.
+    func finish(status: RemoteCommandStatus) async
+}
+
+/// The apiserver's side: ``SPDY/RemoteCommandClientSession``, or an in-memory stand-in in tests.
+protocol RemoteCommandUpstream: Sendable {
+    associatedtype Output: AsyncSequence<ByteBuffer, any Error> & Sendable
+
+    var stdout: Output? { get }
+    var stderr: Output? { get }
+    func writeStdin(_ data: ByteBuffer) async throws
+    func closeStdin() async throws
+    func resize(to size: TerminalSize) async throws
+    /// The error stream's status; throws when it was lost (the connection died first).
+    func status() async throws -> RemoteCommandStatus
+    func close() async
+}
+
+extension RemoteCommandSession: RemoteCommandDownstream {}
+extension RemoteCommandClientSession: RemoteCommandUpstream {}
+
+/// Sees everything that crosses a bridge, in order per stream (recording, later per-line checks).
+/// Each call is awaited before the bytes go on, so a slow observer slows the session instead of
+/// buffering without bound.
+protocol RemoteCommandObserver: Sendable {
+    func stdin(_ data: ByteBuffer) async
+    func output(_ data: ByteBuffer, stream: RemoteCommandStreamType) async
+    func resize(_ size: TerminalSize) async
+}
+
+/// What happened in a bridged session, for the audit record and the recording's last marker.
+struct RemoteCommandSummary: Sendable, Equatable {
+    var status: RemoteCommandStatus
+    /// Bytes from the client (stdin).
+    var bytesIn: Int
+    /// Bytes to the client (stdout and stderr).
+    var bytesOut: Int
+    /// Whether the status came from upstream (false: synthesized after a loss).
+    var upstreamStatus: Bool
+}
+
+/// Joins a terminated client session to a re-originated upstream session (protocols.md §7.1
+/// option 4, §4.7): stdin and resizes go up, stdout and stderr come down, and the upstream status
+/// is delivered last.
+///
+/// ```
+///  running ──stdin ends──▶ stdin FIN upstream (the command sees EOF; output keeps flowing)
+///     │
+///     └──stdout and stderr end──▶ awaiting status ──status / lost──▶ finished (status written down)
+/// ```
+/// A status that cannot be read (the upstream connection died, the error stream was reset with
+/// nothing on it) becomes an explicit failure: an empty error stream would mean exit 0 to kubectl
+/// (§3.4). The bridge knows no sockets: tests run it on in-memory sessions.
+struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: RemoteCommandUpstream>: Sendable {
+    let downstream: Downstream
+    let upstream: Upstream
+    let observer: (any RemoteCommandObserver)?
+    /// A pause before the first output goes down: client-go's WebSocket executor drops messages
+    /// that arrive before it has registered its streams, which a fast command beats.
+    var outputDelay: Duration = .zero
+
+    init(
+        downstream: Downstream, upstream: Upstream, observer: (any RemoteCommandObserver)? = nil,
+        outputDelay: Duration = .zero
+    ) {
+        self.downstream = downstream
+        self.upstream = upstream
+        self.observer = observer
+        self.outputDelay = outputDelay
+    }
+
+    /// The message of the status written when the upstream status was lost.
+    static var lostStatusMessage: String {
+        "the connection to the Kubernetes API server ended before the command's status arrived"
+    }
+
+    func run() async -> RemoteCommandSummary {
+        let input = Task { await pumpInput() }
+        let resizes = Task { await pumpResizes() }
+        if outputDelay > .zero { try? await Task.sleep(for: outputDelay) }
+        async let stdoutBytes = pumpOutput(upstream.stdout, stream: .stdout)
+        async let stderrBytes = pumpOutput(upstream.stderr, stream: .stderr)
+        let (out, err) = await (stdoutBytes, stderrBytes)
+        var summary = RemoteCommandSummary(
+            status: .success, bytesIn: 0, bytesOut: out.bytes + err.bytes, upstreamStatus: true)
+        if out.clientGone || err.clientGone {
+            summary.status = .failure(message: "the client went away", reason: "ClientClosed", code: nil)
+            summary.upstreamStatus = false
+        } else {
+            do {
+                summary.status = try await upstream.status()
+            } catch {
+                summary.status = .failure(
+                    message: "\(Self.lostStatusMessage): \(error)", reason: "InternalError", code: 500)
+                summary.upstreamStatus = false
+            }
+        }
+        resizes.cancel()
+        input.cancel()
+        summary.bytesIn = await input.value
+        await downstream.finish(status: summary.status)
+        await upstream.close()
+        return summary
+    }
+
+    /// Client stdin to upstream; its end becomes the upstream half-close. Returns the bytes sent.
+    private func pumpInput() async -> Int {
+        guard let stdin = downstream.stdin else { return 0 }
+        var total = 0
+        do {
+            for try await chunk in stdin {
+                await observer?.stdin(chunk)
+                try await upstream.writeStdin(chunk)
+                total += chunk.readableBytes
+            }
+            try await upstream.closeStdin()
+        } catch {
+            // The client aborted stdin, or upstream is gone: the output side sees the rest.
+        }
+        return total
+    }
+
+    private func pumpResizes() async {
+        do {
+            for try await size in downstream.resizes {
+                await observer?.resize(size)
+                try await upstream.resize(to: size)
+            }
+        } catch {
+            // A malformed resize stream or a closed upstream ends resizing, not the session.
+        }
+    }
+
+    /// Upstream output to the client until upstream ends it.
+    private func pumpOutput(
+        _ source: Upstream.Output?, stream: RemoteCommandStreamType
+    ) async -> (
+        bytes: Int, clientGone: Bool
+    ) {
+        guard let source else { return (0, false) }
+        var total = 0
+        do {
+            for try await chunk in source {
+                guard chunk.readableBytes > 0 else { continue }
+                await observer?.output(chunk, stream: stream)
+                do {
+                    if stream == .stderr {
+                        try await downstream.writeStderr(chunk)
+                    } else {
+                        try await downstream.writeStdout(chunk)
+                    }
+                } catch {
+                    // Nobody is left to tell: stop the command's connection, which ends the
+                    // other output stream too.
+                    await upstream.close()
+                    return (total, true)
+                }
+                total += chunk.readableBytes
+            }
+        } catch {
+            // Upstream aborted the stream: the status tells why (or its absence does).
+        }
+        return (total, false)
+    }
+}

@@ -1,0 +1,232 @@
+import Foundation
+import NIOCore
+import SPDY
+import Testing
+
+@testable import KubeProxy
+
+@Suite("asciicast v2 encoding")
+struct AsciicastEncoderTests {
+    static func parse(_ line: String) throws -> Any {
+        #expect(line.hasSuffix("\n"))
+        return try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed])
+    }
+
+    @Test("the header is one JSON object with version 2, the size, the timestamp and Portcullis's fields")
+    func header() throws {
+        let line = AsciicastEncoder.headerLine(
+            .init(
+                width: 101, height: 33, timestamp: Date(timeIntervalSince1970: 1_700_000_000), command: "sh -c ls",
+                title: "alice exec dev/web",
+                portcullis: ["session": .string("abc"), "groups": .array([.string("dev")]), "tty": .bool(true)]))
+        #expect(line.split(separator: "\n").count == 1)
+        let header = try #require(try Self.parse(line) as? [String: Any])
+        #expect(header["version"] as? Int == 2)
+        #expect(header["width"] as? Int == 101)
+        #expect(header["height"] as? Int == 33)
+        #expect(header["timestamp"] as? Int == 1_700_000_000)
+        #expect(header["command"] as? String == "sh -c ls")
+        let portcullis = try #require(header["portcullis"] as? [String: Any])
+        #expect(portcullis["session"] as? String == "abc")
+        #expect(portcullis["groups"] as? [String] == ["dev"])
+        #expect(portcullis["tty"] as? Bool == true)
+    }
+
+    @Test("events are [time, code, data] with quotes, backslashes and control characters escaped")
+    func eventEscaping() throws {
+        let data = "a\"b\\c\n\r\t\u{1b}[0m\u{0}\u{7f} é ✓"
+        let line = AsciicastEncoder.eventLine(time: 1.5, code: .output, data: data)
+        #expect(line.hasPrefix("[1.500000,\"o\",\""))
+        #expect(!line.dropLast().contains("\n"))
+        let event = try #require(try Self.parse(line) as? [Any])
+        #expect(event.count == 3)
+        #expect(event[0] as? Double == 1.5)
+        #expect(event[1] as? String == "o")
+        #expect(event[2] as? String == data)
+    }
+
+    @Test(
+        "times have microsecond precision",
+        arguments: [(0.0, "0.000000"), (1.2345678, "1.234568"), (61.05, "61.050000")])
+    func times(time: Double, text: String) {
+        #expect(AsciicastEncoder.formatTime(time) == text)
+    }
+
+    @Test("invalid UTF-8 becomes U+FFFD and the line still parses")
+    func invalidUTF8() throws {
+        var encoder = AsciicastEncoder()
+        let encoded = encoder.bytesLine(time: 0, code: .output, source: .stdout, bytes: [0x61, 0xFF, 0xC3, 0x28, 0x62])
+        let line = try #require(encoded)
+        let event = try #require(try Self.parse(line) as? [Any])
+        #expect(event[2] as? String == "a\u{FFFD}\u{FFFD}(b")
+    }
+
+    @Test("a character split across two chunks is kept whole")
+    func splitCharacter() throws {
+        var encoder = AsciicastEncoder()
+        let check = Array("✓".utf8)  // E2 9C 93
+        let first = encoder.bytesLine(time: 0, code: .output, source: .stdout, bytes: check[0..<2])
+        #expect(first == nil)
+        // Bytes of another stream in between do not break it.
+        let between = encoder.bytesLine(time: 0, code: .output, source: .stderr, bytes: Array("e".utf8))
+        let other = try #require(between)
+        #expect((try Self.parse(other) as? [Any])?[2] as? String == "e")
+        let last = encoder.bytesLine(time: 0.1, code: .output, source: .stdout, bytes: Array(check[2...]) + [0x21])
+        let line = try #require(last)
+        #expect((try Self.parse(line) as? [Any])?[2] as? String == "✓!")
+    }
+
+    @Test("an unfinished character at the end of a session is flushed as U+FFFD")
+    func unfinishedAtEnd() throws {
+        var encoder = AsciicastEncoder()
+        let started = encoder.bytesLine(time: 0, code: .input, source: .stdin, bytes: [0xF0, 0x9F])
+        #expect(started == nil)
+        let lines = encoder.flushLines(time: 2)
+        #expect(lines.count == 1)
+        let event = try #require(try Self.parse(lines[0]) as? [Any])
+        #expect(event[1] as? String == "i")
+        #expect(event[2] as? String == "\u{FFFD}")
+    }
+
+    @Test("arbitrary bytes in arbitrary chunks always give parsable lines")
+    func arbitraryBytes() throws {
+        var generator = SystemRandomNumberGenerator()
+        var encoder = AsciicastEncoder()
+        var lines: [String] = []
+        for index in 0..<500 {
+            let length = Int.random(in: 0...16, using: &generator)
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if let line = encoder.bytesLine(time: Double(index), code: .output, source: .stdout, bytes: bytes) {
+                lines.append(line)
+            }
+        }
+        lines += encoder.flushLines(time: 500)
+        for line in lines {
+            let event = try #require(try Self.parse(line) as? [Any], "\(line)")
+            #expect(event.count == 3)
+        }
+    }
+}
+
+@Suite("Session recordings on disk")
+struct SessionRecorderTests {
+    static func header() -> AsciicastEncoder.Header {
+        .init(
+            width: 80, height: 24, timestamp: Date(), command: "sh", title: "t",
+            portcullis: ["session": .string("s")])
+    }
+
+    @Test("the first resize sets the header's size; markers before it follow the header; the end is a marker")
+    func fileLayout() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recorder = try SessionRecorder(
+            settings: .init(directory: directory.path, recordInput: true), sessionID: "s1", header: Self.header())
+        await recorder.marker("policy: Allow")
+        await recorder.resize(TerminalSize(width: 120, height: 40))
+        await recorder.output(ByteBuffer(string: "$ "), stream: .stdout)
+        await recorder.stdin(ByteBuffer(string: "ls\r"))
+        await recorder.resize(TerminalSize(width: 100, height: 30))
+        await recorder.output(ByteBuffer(string: "oops"), stream: .stderr)
+        await recorder.finish(marker: "exit 3")
+        let path = recorder.path
+        #expect(path == directory.appendingPathComponent("s1.cast").path)
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(lines.count == 7)
+        let header = try #require(
+            try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
+        #expect(header["width"] as? Int == 120)
+        #expect(header["height"] as? Int == 40)
+        let events = try lines.dropFirst().map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [Any])
+        }
+        #expect(events.map { $0[1] as? String } == ["m", "o", "i", "r", "o", "m"])
+        #expect(events.map { $0[2] as? String } == ["policy: Allow", "$ ", "ls\r", "100x30", "oops", "exit 3"])
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+    }
+
+    @Test("without a resize the header says 80x24, and input is left out unless configured")
+    func defaults() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recorder = try SessionRecorder(
+            settings: .init(directory: directory.path), sessionID: "s2", header: Self.header())
+        await recorder.stdin(ByteBuffer(string: "secret"))
+        await recorder.output(ByteBuffer(string: "out"), stream: .stdout)
+        await recorder.finish(marker: "exit 0")
+        let text = try String(contentsOfFile: recorder.path, encoding: .utf8)
+        #expect(!text.contains("secret"))
+        let header = try #require(
+            try JSONSerialization.jsonObject(with: Data(text.split(separator: "\n")[0].utf8)) as? [String: Any])
+        #expect(header["width"] as? Int == 80)
+        #expect(header["height"] as? Int == 24)
+    }
+
+    @Test("events from several streams at once are written in time order")
+    func concurrentStreams() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let recorder = try SessionRecorder(
+            settings: .init(directory: directory.path, recordInput: true), sessionID: "s3", header: Self.header())
+        await recorder.marker("policy: Allow")
+        await withTaskGroup(of: Void.self) { group in
+            for stream in [RemoteCommandStreamType.stdout, .stderr] {
+                group.addTask {
+                    for index in 0..<200 {
+                        await recorder.output(ByteBuffer(string: "\(stream) \(index)\n"), stream: stream)
+                    }
+                }
+            }
+            group.addTask {
+                for index in 0..<200 { await recorder.stdin(ByteBuffer(string: "in \(index)\n")) }
+            }
+        }
+        await recorder.finish(marker: "exit 0")
+        let lines = try String(contentsOfFile: recorder.path, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 603, "header, marker, 600 events, final marker")
+        var previous = 0.0
+        for line in lines.dropFirst() {
+            let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [Any])
+            let time = try #require((event[0] as? NSNumber)?.doubleValue)
+            #expect(time >= previous, "\(line)")
+            previous = time
+        }
+    }
+
+    @Test("a recording that cannot be created is an error, and an existing file is never overwritten")
+    func cannotCreate() throws {
+        #expect(throws: SessionRecorder.RecordingError.self) {
+            _ = try SessionRecorder(
+                settings: .init(directory: "/nonexistent/recordings"), sessionID: "x", header: Self.header())
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rec-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        _ = try SessionRecorder(settings: .init(directory: directory.path), sessionID: "same", header: Self.header())
+        #expect(throws: SessionRecorder.RecordingError.self) {
+            _ = try SessionRecorder(
+                settings: .init(directory: directory.path), sessionID: "same", header: Self.header())
+        }
+    }
+
+    @Test("recordings: in the configuration is strict YAML with defaults")
+    func configuration() throws {
+        let base = "tls: {certFile: a, keyFile: b}\nupstream: {kubeconfig: k}\n"
+        let parsed = try ProxyConfiguration.parse(base + "recordings: {directory: /var/rec}\n", file: "p.yaml")
+        #expect(parsed.recordings == .init(directory: "/var/rec", input: false, failClosed: false))
+        let full = try ProxyConfiguration.parse(
+            base + "recordings: {directory: /r, input: true, failClosed: true}\n", file: "p.yaml")
+        #expect(full.recordings?.input == true)
+        #expect(full.recordings?.failClosed == true)
+        #expect(throws: ProxyConfiguration.Error.self) {
+            _ = try ProxyConfiguration.parse(base + "recordings: {directory: /r, inputs: true}\n", file: "p.yaml")
+        }
+        #expect(throws: ProxyConfiguration.Error.self) {
+            _ = try ProxyConfiguration.parse(base + "recordings: {input: true}\n", file: "p.yaml")
+        }
+    }
+}
