@@ -17,6 +17,8 @@ struct ProxyIntegrationTests {
         let caFile: URL
         let auditFile: URL
         let approvalsNamespace: String
+        /// Exec and attach recordings (input included), one asciicast file per session.
+        let recordings: URL
 
         /// A kubeconfig for `identity` that points at the proxy with that identity's token.
         func kubeconfig(_ identity: TestIdentity) throws -> URL {
@@ -60,6 +62,8 @@ struct ProxyIntegrationTests {
             let approvalsNamespace = try await startApprovalWebhook(
                 cluster: cluster, bundle: bundle, directory: directory)
             let auditFile = directory.appendingPathComponent("audit.jsonl")
+            let recordings = directory.appendingPathComponent("recordings")
+            try FileManager.default.createDirectory(at: recordings, withIntermediateDirectories: true)
             let server = try ProxyServer(
                 configuration: .init(
                     host: "127.0.0.1", port: 0, certificateChainFile: directory.appendingPathComponent("tls.crt").path,
@@ -67,12 +71,13 @@ struct ProxyIntegrationTests {
                     clientCAFile: cluster.caFile.path),
                 upstream: upstream, policies: PolicyStore(engine),
                 authenticate: chain.callerAuthenticator, approvalsNamespace: approvalsNamespace,
-                audit: try AuditLog(path: auditFile.path))
+                audit: try AuditLog(path: auditFile.path),
+                recordings: .init(directory: recordings.path, recordInput: true, failClosed: true))
             let port = try await server.start()
             self.server = server
             let running = Running(
                 cluster: cluster, port: port, directory: directory, caFile: directory.appendingPathComponent("ca.crt"),
-                auditFile: auditFile, approvalsNamespace: approvalsNamespace)
+                auditFile: auditFile, approvalsNamespace: approvalsNamespace, recordings: recordings)
             self.running = running
             return running
         }

@@ -9,8 +9,8 @@ import NIOSSL
 /// ```
 ///  idle ──head──▶ receiving ──end──▶ deciding ──respond──▶ idle
 ///                     │ (body > limit)     └──forward──▶ forwarding ──upstream end──▶ idle
-///                     ▼                    └──upgrade──▶ spliced (bytes both ways until close)
-///                  refused (413, close)
+///                     ▼                    ├──exec/attach──▶ streaming (RemoteCommandInterception)
+///                  refused (413, close)    └──port-forward──▶ spliced (bytes both ways until close)
 /// ```
 /// Upstream reads pause while the client cannot keep up (watch streams of a slow client do not
 /// fill the proxy's memory), and a client that goes away closes its upstream connection.
@@ -25,6 +25,8 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         case deciding
         case forwarding(Exchange)
         case spliced
+        /// Exec or attach: the handler leaves the pipeline once the client's upgrade is answered.
+        case streaming
     }
 
     /// One request being forwarded.
@@ -146,7 +148,9 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 self.respond(context, head: head, code: 200, json: json, close: !head.isKeepAlive)
             case .forward(let request, let audit):
                 let exchange = Exchange(request: request, clientHead: head, audit: audit)
-                if request.isUpgrade {
+                if request.isUpgrade, ["exec", "attach"].contains(audit.info?.subresource ?? "") {
+                    self.intercept(context, exchange)
+                } else if request.isUpgrade {
                     self.splice(context, exchange)
                 } else {
                     self.state = .forwarding(exchange)
@@ -300,9 +304,18 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
 
     // MARK: Upgrades
 
-    /// Exec, attach and port-forward: after the gate allowed the request, the connection becomes a
-    /// byte pipe to a fresh upstream connection (the stream protocols are decoded in a later
-    /// stage; until then they pass through unchanged).
+    /// Exec and attach: terminated here and re-originated upstream, recorded, audited.
+    private func intercept(_ context: ChannelHandlerContext, _ exchange: Exchange) {
+        state = .streaming
+        let interception = RemoteCommandInterception(
+            request: exchange.request, clientHead: exchange.clientHead, audit: exchange.audit, pool: pool,
+            services: services, downstream: DownstreamConnection(context: context))
+        Task { await interception.run() }
+    }
+
+    /// Port-forward: after the gate allowed the request, the connection becomes a byte pipe to a
+    /// fresh upstream connection (port-forward streams are decoded in a later stage; until then
+    /// they pass through unchanged).
     private func splice(_ context: ChannelHandlerContext, _ exchange: Exchange) {
         state = .spliced
         let channel = context.channel

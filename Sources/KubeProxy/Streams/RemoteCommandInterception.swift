@@ -1,0 +1,309 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import SPDY
+
+/// One authorized exec or attach, terminated at the proxy and re-originated (protocols.md §7.1
+/// option 4): why terminate rather than splice is in docs/proxy.md.
+///
+/// ```
+///  client transport? ──no──▶ 400 (kubectl falls back from WebSocket to SPDY)
+///        │
+///  upstream TLS + SPDY upgrade (the client's versions, the gate's impersonation headers)
+///        ├──refused──▶ the apiserver's response, as is (RBAC 403, …)
+///  recording opened ──fails, failClosed──▶ 500
+///        │
+///  upstream streams ──▶ 101 to the client (SPDY, or WebSocket v5/v4) ──▶ bridge ──▶ status, audit
+/// ```
+/// Nothing the client sends reaches the apiserver before the upstream accepted the request, and
+/// the client's credentials never leave the proxy: upstream sees only the gate's headers.
+struct RemoteCommandInterception: Sendable {
+    let request: UpstreamRequest
+    let clientHead: HTTPRequestHead
+    let audit: AuditRecord
+    let pool: UpstreamConnectionPool
+    let services: ProxyServices
+    let downstream: DownstreamConnection
+
+    /// The WebSocket subprotocols served to clients (binary v5 and v4, base64 v4); the legacy v1
+    /// names have no exit codes and are refused, so such clients fall back to SPDY.
+    static let webSocketProtocols = ["v5.channel.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k8s.io"]
+    /// What is offered upstream for a WebSocket client: its v5/v4 semantics over SPDY (v5 over
+    /// SPDY is v4; stdin CLOSE becomes a FIN, which SPDY has from v2).
+    static let upstreamVersionsForWebSocket = [RemoteCommandProtocol.v5.rawValue, RemoteCommandProtocol.v4.rawValue]
+    /// See ``RemoteCommandBridge/outputDelay``.
+    static let webSocketOutputDelay: Duration = .milliseconds(150)
+
+    /// The transport the client asked for.
+    enum ClientTransport: Sendable, Equatable {
+        case spdy(offered: [String])
+        case webSocket(key: String, protocolName: String)
+
+        var upstreamVersions: [String] {
+            switch self {
+            case .spdy(let offered): offered
+            case .webSocket: RemoteCommandInterception.upstreamVersionsForWebSocket
+            }
+        }
+    }
+
+    /// Reads the client's upgrade request: SPDY with at least one known remote-command version, or
+    /// WebSocket version 13 with a subprotocol we serve.
+    static func clientTransport(_ headers: HTTPHeaders) -> Result<ClientTransport, KubernetesStatusError> {
+        let upgrade = headers["Upgrade"].map { $0.lowercased() }
+        if upgrade.contains(where: { $0.contains("websocket") }) {
+            guard headers.first(name: "Sec-WebSocket-Version") == "13",
+                let key = headers.first(name: "Sec-WebSocket-Key"), !key.isEmpty
+            else {
+                return .failure(.init(.badRequest("a WebSocket upgrade needs Sec-WebSocket-Version 13 and a key")))
+            }
+            guard let chosen = KubernetesWebSocket.negotiate(headers, supported: webSocketProtocols) else {
+                return .failure(
+                    .init(
+                        .badRequest("supported WebSocket subprotocols: \(webSocketProtocols.joined(separator: ", "))")))
+            }
+            return .success(.webSocket(key: key, protocolName: chosen))
+        }
+        let known = Set(RemoteCommandProtocol.all.map(\.rawValue))
+        let offered = SPDYHandshake.offeredProtocolVersions(headers).filter(known.contains)
+        guard !offered.isEmpty else {
+            return .failure(
+                .init(.forbidden("supported remote command protocols: \(known.sorted().joined(separator: ", "))")))
+        }
+        return .success(.spdy(offered: offered))
+    }
+
+    func run() async {
+        var audit = self.audit
+        let transport: ClientTransport
+        switch Self.clientTransport(clientHead.headers) {
+        case .success(let chosen): transport = chosen
+        case .failure(let refusal):
+            return await refuse(refusal.status, audit: &audit)
+        }
+        let parameters = StreamParameters(query: RequestInfo.query(of: request.head.uri))
+        let options = RemoteCommandOptions(
+            stdin: parameters.stdin, stdout: parameters.stdout, stderr: parameters.stderr && !parameters.tty,
+            tty: parameters.tty)
+
+        // Upstream first: its refusal (RBAC, a missing pod) is what the client must see.
+        let upstreamChannel: any Channel
+        do {
+            upstreamChannel = try await pool.connect(on: downstream.channel.eventLoop, http: false).get()
+        } catch {
+            services.metrics.recordUpstreamError()
+            return await refuse(.unavailable("the Kubernetes API server is unreachable: \(error)"), audit: &audit)
+        }
+        // A client that leaves takes its upstream connection with it (the command sees its streams end).
+        downstream.channel.closeFuture.whenComplete { _ in upstreamChannel.close(promise: nil) }
+        let handshake: SPDYClientUpgradeResult
+        do {
+            handshake = try await SPDYClientHandshake.upgrade(
+                channel: upstreamChannel, method: .POST, uri: request.head.uri,
+                headers: Self.upstreamHeaders(request.head.headers), protocolVersions: transport.upstreamVersions)
+        } catch {
+            upstreamChannel.close(promise: nil)
+            services.metrics.recordUpstreamError()
+            return await refuse(.badGateway("the upgrade to the Kubernetes API server failed: \(error)"), audit: &audit)
+        }
+        let upstreamSession: SPDYSession
+        let upstreamVersion: String?
+        switch handshake {
+        case .rejected(let head, let body):
+            upstreamChannel.close(promise: nil)
+            audit.responseCode = Int(head.status.code)
+            services.record(audit)
+            return await downstream.refuse(head, body: body)
+        case .upgraded(let session, let version):
+            upstreamSession = session
+            upstreamVersion = version
+        }
+
+        var recorder: SessionRecorder?
+        if let settings = services.recordings {
+            do {
+                recorder = try SessionRecorder(
+                    settings: settings, sessionID: audit.auditID,
+                    header: Self.recordingHeader(audit: audit, parameters: parameters, transport: transport))
+                audit.annotations["portcullis.dev/recording"] = recorder?.path
+            } catch {
+                audit.annotations["portcullis.dev/recording-error"] = "\(error)"
+                if settings.failClosed {
+                    await upstreamSession.close()
+                    return await refuse(
+                        KubernetesStatus(
+                            code: 500, reason: "InternalError",
+                            message: "this session must be recorded and the recording cannot be opened"),
+                        audit: &audit)
+                }
+            }
+        }
+
+        let upstream: RemoteCommandClientSession
+        do {
+            upstream = try await RemoteCommandSPDYClient.start(
+                session: upstreamSession, protocolVersion: upstreamVersion, options: options)
+        } catch {
+            await recorder?.finish(marker: "error: \(error)")
+            return await refuse(.badGateway("the Kubernetes API server refused the streams: \(error)"), audit: &audit)
+        }
+
+        let client: RemoteCommandSession
+        let transportName: String
+        do {
+            switch transport {
+            case .spdy:
+                let version = upstream.protocolVersion.rawValue
+                transportName = "spdy/\(version)"
+                let session = try await downstream.acceptSPDY(protocolVersion: version)
+                client = try await RemoteCommandSPDYServer.accept(
+                    session: session, protocolVersion: version, options: options)
+            case .webSocket(let key, let protocolName):
+                transportName = "websocket/\(protocolName)"
+                client = try await downstream.acceptWebSocket(key: key, protocolName: protocolName, options: options)
+            }
+        } catch {
+            // The 101 may be out already: the connection is all that can be closed.
+            await upstream.close()
+            downstream.channel.close(promise: nil)
+            await recorder?.finish(marker: "error: the client did not complete the session: \(error)")
+            audit.annotations["portcullis.dev/session-error"] = "\(error)"
+            audit.responseCode = 101
+            services.record(audit)
+            return
+        }
+
+        audit.responseCode = 101
+        audit.annotations["portcullis.dev/transport"] = transportName
+        var started = audit
+        started.stage = "ResponseStarted"
+        services.record(started)
+        for label in Self.decisionMarkers(audit) { await recorder?.marker(label) }
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let bridge = RemoteCommandBridge(
+            downstream: client, upstream: upstream, observer: recorder,
+            outputDelay: Self.isWebSocket(transport) ? Self.webSocketOutputDelay : .zero)
+        let summary = await bridge.run()
+        let elapsed = clock.now - start
+
+        await recorder?.finish(marker: Self.finalMarker(summary.status))
+        if await recorder?.hasFailed == true {
+            audit.annotations["portcullis.dev/recording-error"] = "a write to the recording failed; it is incomplete"
+        }
+        audit.annotations.merge(Self.endAnnotations(summary, elapsed: elapsed)) { _, new in new }
+        services.record(audit)
+    }
+
+    private func refuse(_ status: KubernetesStatus, audit: inout AuditRecord) async {
+        audit.responseCode = status.code
+        services.record(audit)
+        await downstream.refuse(status)
+    }
+
+    static func isWebSocket(_ transport: ClientTransport) -> Bool {
+        if case .webSocket = transport { return true }
+        return false
+    }
+
+    /// The gate's headers minus what belongs to the client's own upgrade: the SPDY handshake adds
+    /// `Connection`, `Upgrade` and the versions it offers.
+    static func upstreamHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
+        var result = HTTPHeaders()
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if ["upgrade", "connection", "content-length", "x-stream-protocol-version"].contains(lower)
+                || lower.hasPrefix("sec-websocket-")
+            {
+                continue
+            }
+            result.add(name: name, value: value)
+        }
+        return result
+    }
+
+    /// The exit code kubectl will show, or nil for a failure that is not an exit.
+    static func exitCode(_ status: RemoteCommandStatus) -> Int? {
+        switch status {
+        case .success: 0
+        case .exitCode(let code, _): code
+        case .failure: nil
+        }
+    }
+
+    static func finalMarker(_ status: RemoteCommandStatus) -> String {
+        switch status {
+        case .success: "exit 0"
+        case .exitCode(let code, _): "exit \(code)"
+        case .failure(let message, _, _): "error: \(message)"
+        }
+    }
+
+    static func endAnnotations(_ summary: RemoteCommandSummary, elapsed: Duration) -> [String: String] {
+        var annotations = [
+            "portcullis.dev/bytes-in": String(summary.bytesIn),
+            "portcullis.dev/bytes-out": String(summary.bytesOut),
+            "portcullis.dev/duration-seconds": String(
+                format: "%.3f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
+        ]
+        if let code = exitCode(summary.status) {
+            annotations["portcullis.dev/exit-code"] = String(code)
+        } else if case .failure(let message, _, _) = summary.status {
+            annotations["portcullis.dev/session-error"] = message
+        }
+        return annotations
+    }
+
+    /// The policy outcome as recording markers: the decision, the rule, warnings, an approval.
+    static func decisionMarkers(_ audit: AuditRecord) -> [String] {
+        guard let decision = audit.decision else { return [] }
+        var markers = ["policy: \(decision.outcome.rawValue)" + (decision.decidedBy.map { " by \($0)" } ?? "")]
+        markers += decision.warnings.map { "policy warning: \($0)" }
+        if let approval = audit.annotations["portcullis.dev/approved"] { markers.append("approved: \(approval)") }
+        return markers
+    }
+
+    /// The header of the session's recording (width and height are set from the first resize).
+    static func recordingHeader(
+        audit: AuditRecord, parameters: StreamParameters, transport: ClientTransport
+    ) -> AsciicastEncoder.Header {
+        let info = audit.info
+        let user = audit.user
+        var fields: [String: AsciicastValue] = [
+            "session": .string(audit.auditID),
+            "user": .string(user?.name ?? ""),
+            "groups": .array((user?.groups ?? []).map { .string($0) }),
+            "namespace": .string(info?.namespace ?? ""),
+            "pod": .string(info?.name ?? ""),
+            "container": .string(parameters.container),
+            "subresource": .string(info?.subresource ?? ""),
+            "command": .array(parameters.command.map { .string($0) }),
+            "tty": .bool(parameters.tty),
+            "stdin": .bool(parameters.stdin),
+            "transport": .string(isWebSocket(transport) ? "websocket" : "spdy"),
+            "userAgent": .string(audit.userAgent),
+        ]
+        if let version = kubectlVersion(userAgent: audit.userAgent) { fields["kubectlVersion"] = .string(version) }
+        let target = [info?.namespace ?? "", info?.name ?? "", parameters.container].filter { !$0.isEmpty }
+            .joined(separator: "/")
+        return AsciicastEncoder.Header(
+            width: 80, height: 24, timestamp: audit.receivedAt,
+            command: parameters.command.isEmpty ? nil : parameters.command.joined(separator: " "),
+            title: "\(user?.name ?? "?") \(info?.subresource ?? "exec") \(target)", portcullis: fields)
+    }
+
+    /// `v1.33.1` from `kubectl/v1.33.1 (linux/amd64) kubernetes/8adc0f0`.
+    static func kubectlVersion(userAgent: String) -> String? {
+        guard userAgent.hasPrefix("kubectl") else { return nil }
+        let product = userAgent.split(separator: " ").first ?? ""
+        let parts = product.split(separator: "/", maxSplits: 1)
+        return parts.count == 2 ? String(parts[1]) : nil
+    }
+}
+
+/// A status to answer with, carried through `Result`.
+struct KubernetesStatusError: Error {
+    let status: KubernetesStatus
+    init(_ status: KubernetesStatus) { self.status = status }
+}
