@@ -46,6 +46,8 @@ extension ProxyIntegrationTests {
         let portcullis = try #require(cast.header["portcullis"] as? [String: Any])
         #expect(portcullis["session"] as? String == end["auditID"] as? String)
         #expect(portcullis["user"] as? String == "alice")
+        #expect(portcullis["groups"] as? [String] == ["developers", "system:authenticated"])
+        #expect((portcullis["cluster"] as? String)?.hasPrefix("127.0.0.1:") == true)
         #expect(portcullis["namespace"] as? String == "dev")
         #expect(portcullis["pod"] as? String == "web")
         #expect(portcullis["container"] as? String == "app")

@@ -124,7 +124,9 @@ struct RemoteCommandInterception: Sendable {
             do {
                 recorder = try SessionRecorder(
                     settings: settings, sessionID: audit.auditID,
-                    header: Self.recordingHeader(audit: audit, parameters: parameters, transport: transport))
+                    header: Self.recordingHeader(
+                        audit: audit, parameters: parameters, transport: transport,
+                        cluster: "\(pool.configuration.host):\(pool.configuration.port)"))
                 audit.annotations["portcullis.dev/recording"] = recorder?.path
             } catch {
                 audit.annotations["portcullis.dev/recording-error"] = "\(error)"
@@ -266,12 +268,13 @@ struct RemoteCommandInterception: Sendable {
 
     /// The header of the session's recording (width and height are set from the first resize).
     static func recordingHeader(
-        audit: AuditRecord, parameters: StreamParameters, transport: ClientTransport
+        audit: AuditRecord, parameters: StreamParameters, transport: ClientTransport, cluster: String
     ) -> AsciicastEncoder.Header {
         let info = audit.info
         let user = audit.user
         var fields: [String: AsciicastValue] = [
             "session": .string(audit.auditID),
+            "cluster": .string(cluster),
             "user": .string(user?.name ?? ""),
             "groups": .array((user?.groups ?? []).map { .string($0) }),
             "namespace": .string(info?.namespace ?? ""),
