@@ -110,11 +110,13 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
                 summary.upstreamStatus = false
             }
         }
+        // The status goes down before the input side is waited for: a stdin write stuck on a
+        // connection that no longer reads must not hold it back.
         resizes.cancel()
         input.cancel()
-        summary.bytesIn = await input.value
         await downstream.finish(status: summary.status)
         await upstream.close()
+        summary.bytesIn = await input.value
         return summary
     }
 
