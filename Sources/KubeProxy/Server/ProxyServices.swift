@@ -47,6 +47,27 @@ public final class ProxyMetrics: Sendable {
         ).record(duration)
     }
 
+    /// One finished exec or attach session: `outcome` is `success`, `exit-code` (the command
+    /// failed) or `error` (the session itself failed, e.g. the upstream connection was lost).
+    func recordSession(subresource: String, transport: String, outcome: String, duration: Duration) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "sessions", unitName: "total",
+                helpText: "Exec and attach sessions that ran, by transport and outcome."),
+            labels: [("subresource", subresource), ("transport", transport), ("outcome", outcome)]
+        ).increment()
+        registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "session_duration", unitName: "seconds",
+                helpText: "Length of exec and attach sessions, from the 101 to the status."),
+            labels: [], buckets: Self.sessionBuckets
+        ).record(duration)
+    }
+
+    static let sessionBuckets: [Duration] = [
+        .seconds(1), .seconds(10), .seconds(60), .seconds(600), .seconds(3600), .seconds(4 * 3600),
+    ]
+
     func recordUpstreamError() {
         registry.makeCounter(
             descriptor: MetricNameDescriptor(

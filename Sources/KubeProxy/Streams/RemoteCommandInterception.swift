@@ -196,6 +196,9 @@ struct RemoteCommandInterception: Sendable {
         }
         audit.annotations.merge(Self.endAnnotations(summary, elapsed: elapsed)) { _, new in new }
         services.record(audit)
+        services.metrics.recordSession(
+            subresource: audit.info?.subresource ?? "", transport: Self.isWebSocket(transport) ? "websocket" : "spdy",
+            outcome: Self.outcome(summary.status), duration: elapsed)
     }
 
     private func refuse(_ status: KubernetesStatus, audit: inout AuditRecord) async {
@@ -231,6 +234,15 @@ struct RemoteCommandInterception: Sendable {
         case .success: 0
         case .exitCode(let code, _): code
         case .failure: nil
+        }
+    }
+
+    /// The `outcome` label of the session metric.
+    static func outcome(_ status: RemoteCommandStatus) -> String {
+        switch status {
+        case .success: "success"
+        case .exitCode: "exit-code"
+        case .failure: "error"
         }
     }
 

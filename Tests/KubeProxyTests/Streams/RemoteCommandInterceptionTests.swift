@@ -97,4 +97,18 @@ struct RemoteCommandInterceptionTests {
         #expect(failed["portcullis.dev/session-error"] == "lost")
         #expect(RemoteCommandInterception.finalMarker(lost.status) == "error: lost")
     }
+
+    @Test("finished sessions are counted by transport and outcome")
+    func sessionMetrics() {
+        let metrics = ProxyMetrics()
+        metrics.recordSession(
+            subresource: "exec", transport: "websocket", outcome: RemoteCommandInterception.outcome(.exited(3)),
+            duration: .seconds(2))
+        let text = metrics.render()
+        #expect(
+            text.contains(
+                #"portcullis_proxy_sessions_total{subresource="exec",transport="websocket",outcome="exit-code"} 1"#),
+            "\(text)")
+        #expect(text.contains("portcullis_proxy_session_duration_seconds_count 1"))
+    }
 }
