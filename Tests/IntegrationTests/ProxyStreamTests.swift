@@ -90,6 +90,40 @@ extension ProxyIntegrationTests {
         #expect(cast.events.last?.data == "exit 0")
     }
 
+    @Test(
+        "kubectl cp (tar over exec) moves binary data both ways through the proxy, and its recording stays valid",
+        .timeLimit(.minutes(3)), arguments: ["1.27", "1.33"])
+    func copyThroughProxy(minor: String) async throws {
+        let running = try await Fixture.shared.start()
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let scratch = try Paths.makeScratchDirectory("cp")
+        let local = scratch.appendingPathComponent("payload.bin")
+        var generator = SystemRandomNumberGenerator()
+        let payload = Data((0..<1_500_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try payload.write(to: local)
+        let remote = "/tmp/portcullis-cp-\(id).bin"
+        defer { try? FileManager.default.removeItem(atPath: remote) }
+        let upload = try await Self.kubectl(
+            ["cp", local.path, "dev/web:\(remote)", "-c", "app"], as: .alice, minor: minor)
+        #expect(upload.exitCode == 0, "\(upload.standardError)")
+        let back = scratch.appendingPathComponent("back.bin")
+        let download = try await Self.kubectl(
+            ["cp", "dev/web:\(remote)", back.path, "-c", "app"], as: .alice, minor: minor)
+        #expect(download.exitCode == 0, "\(download.standardError)")
+        #expect(try Data(contentsOf: back) == payload)
+
+        // The download is `tar cf - PATH` (kubectl runs `test -d PATH` too, which exits 1).
+        let (end, _) = try await Self.sessionAudit(
+            running, containing: "command=tar&command=cf&command=-&command=%2Ftmp%2Fportcullis-cp-\(id)")
+        let annotations = try #require(end["annotations"] as? [String: String])
+        #expect(annotations["portcullis.dev/exit-code"] == "0")
+        #expect(Int(annotations["portcullis.dev/bytes-out"] ?? "") ?? 0 > payload.count)
+        let path = try #require(annotations["portcullis.dev/recording"])
+        let cast = try Asciicast(contentsOf: path)
+        #expect(cast.events.last?.data == "exit 0")
+        _ = try await Asciinema.cat(path)
+    }
+
     @Test("an exec RBAC refuses upstream is refused through the proxy with the apiserver's message")
     func execRefusedUpstream() async throws {
         let result = try await Self.kubectl(["-n", "prod", "exec", "web", "--", "true"], as: .alice)
