@@ -12,7 +12,8 @@ import Webhook
 /// - `kubeconfig`: alice (group `developers`) through the proxy;
 /// - `approver.kubeconfig`: bob (group `sre`) through the proxy;
 /// - `admin.kubeconfig`: cluster-admin, straight to the apiserver;
-/// - `audit.jsonl`: the proxy's audit log; `proxy.yaml`: its configuration;
+/// - `audit.jsonl`: the proxy's audit log; `recordings/`: asciicast files of exec and attach
+///   sessions; `proxy.yaml`: the proxy's configuration;
 /// - `pki/`: the CA and serving certificate of the proxy and webhook;
 /// - `sandbox.env`: the ports; `cluster/`: the test cluster's state (PKI, logs, `cluster.env`).
 public struct PortcullisSandbox: Sendable {
@@ -33,6 +34,8 @@ public struct PortcullisSandbox: Sendable {
     public var auditLog: URL { file("audit.jsonl") }
     public var proxyConfiguration: URL { file("proxy.yaml") }
     public var pkiDirectory: URL { file("pki") }
+    /// One asciicast file per exec and attach session through the proxy.
+    public var recordingsDirectory: URL { file("recordings") }
     var settingsFile: URL { file("sandbox.env") }
     var clusterDirectory: URL { file("cluster") }
 
@@ -65,6 +68,7 @@ public struct PortcullisSandbox: Sendable {
                 commonName: "127.0.0.1", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"],
                 caName: "portcullis-sandbox-ca")
             try bundle.write(to: pkiDirectory)
+            try FileManager.default.createDirectory(at: recordingsDirectory, withIntermediateDirectories: true)
             try Data(proxyConfigurationText(settings).utf8).write(to: proxyConfiguration, options: .atomic)
             try Data(settings.envFileContents.utf8).write(to: settingsFile, options: .atomic)
         }
@@ -112,6 +116,7 @@ public struct PortcullisSandbox: Sendable {
               tokenReview: {enabled: true}
             approvals: {namespace: \(Self.approvalsNamespace)}
             audit: {path: \(path(auditLog))}
+            recordings: {directory: \(path(recordingsDirectory))}
             management: {host: 127.0.0.1, port: \(settings.managementPort)}
 
             """
@@ -169,7 +174,7 @@ public struct PortcullisSandbox: Sendable {
             "  proxy:      https://127.0.0.1:\(settings.proxyPort) (metrics: http://127.0.0.1:\(settings.managementPort)/metrics)",
             "  webhook:    https://127.0.0.1:\(settings.webhookPort) (the same policies at admission)",
             "  policies:   \(policyDirectories.map(shown).joined(separator: ", "))",
-            "  audit log:  \(shown(auditLog))",
+            "  audit log:  \(shown(auditLog)); session recordings: \(shown(recordingsDirectory))/",
             "  kubeconfig: \(shown(userKubeconfig)) (alice, group developers, through the proxy)",
             "              \(shown(approverKubeconfig)) (bob, group sre, through the proxy)",
             "              \(shown(adminKubeconfig)) (cluster-admin, straight to the apiserver)",

@@ -140,6 +140,10 @@ struct SandboxCommandTests {
         let audit = try String(contentsOf: workspace.appendingPathComponent(".sandbox/audit.jsonl"), encoding: .utf8)
         #expect(audit.contains("\"username\":\"alice\""))
         #expect(audit.contains("\"username\":\"bob\""))
+        let recordings = try FileManager.default.contentsOfDirectory(
+            atPath: workspace.appendingPathComponent(".sandbox/recordings").path)
+        let casts = recordings.filter { $0.hasSuffix(".cast") }
+        #expect(casts.count >= 2, "the allowed and the approved exec: \(recordings)")
     }
 
     private func portcullis(_ arguments: [String], in directory: URL) async throws -> ProcessResult {

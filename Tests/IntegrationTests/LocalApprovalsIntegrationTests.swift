@@ -44,7 +44,8 @@ struct LocalApprovalsIntegrationTests {
             self.server = server
             let running = ProxyIntegrationTests.Running(
                 cluster: cluster, port: port, directory: directory, caFile: directory.appendingPathComponent("ca.crt"),
-                auditFile: auditFile, approvalsNamespace: namespace)
+                auditFile: auditFile, approvalsNamespace: namespace,
+                recordings: directory.appendingPathComponent("recordings"))
             self.running = running
             return running
         }
