@@ -3,8 +3,56 @@
 /// character. Matching is over Unicode scalars and runs in time linear in practice (one
 /// backtracking point, as in the classic wildcard algorithm).
 public struct Glob: Sendable, Hashable, CustomStringConvertible {
-    public let pattern: String
-    private let tokens: [Token]
+    /// Policies' match blocks hand globs around on every request: behind one reference, a copy
+    /// is one retain.
+    private let compiled: Compiled
+
+    public var pattern: String { compiled.pattern }
+    private var tokens: [Token] { compiled.tokens }
+
+    private final class Compiled: Sendable {
+        let pattern: String
+        let tokens: [Token]
+        let shape: Shape
+
+        init(pattern: String, tokens: [Token]) {
+            self.pattern = pattern
+            self.tokens = tokens
+            shape = Shape(tokens)
+        }
+    }
+
+    /// Most patterns are a literal, `prefix*` or `*suffix`: those compare UTF-8 bytes in place,
+    /// which is the same as comparing scalars, without the scalar array the general matcher needs.
+    private enum Shape: Sendable, Hashable {
+        case everything
+        case exactly(String)
+        case prefix(String)
+        case suffix(String)
+        case general
+
+        init(_ tokens: [Token]) {
+            func literal(_ tokens: ArraySlice<Token>) -> String? {
+                var text = String.UnicodeScalarView()
+                for token in tokens {
+                    guard case .literal(let scalar) = token else { return nil }
+                    text.append(scalar)
+                }
+                return String(text)
+            }
+            if tokens == [.any] {
+                self = .everything
+            } else if let text = literal(tokens[...]) {
+                self = .exactly(text)
+            } else if tokens.last == .any, let text = literal(tokens.dropLast()) {
+                self = .prefix(text)
+            } else if tokens.first == .any, let text = literal(tokens.dropFirst()) {
+                self = .suffix(text)
+            } else {
+                self = .general
+            }
+        }
+    }
 
     enum Token: Sendable, Hashable {
         case literal(Unicode.Scalar)
@@ -21,7 +69,6 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
     }
 
     public init(_ pattern: String) throws(SyntaxError) {
-        self.pattern = pattern
         var tokens: [Token] = []
         let scalars = Array(pattern.unicodeScalars)
         var index = 0
@@ -77,7 +124,7 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
             }
             index += 1
         }
-        self.tokens = tokens
+        compiled = Compiled(pattern: pattern, tokens: tokens)
     }
 
     /// A glob that matches exactly `name`.
@@ -92,8 +139,16 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
     }
 
     private init(tokens: [Token], pattern: String) {
-        self.tokens = tokens
-        self.pattern = pattern
+        compiled = Compiled(pattern: pattern, tokens: tokens)
+    }
+
+    public static func == (lhs: Glob, rhs: Glob) -> Bool {
+        lhs.compiled === rhs.compiled || (lhs.pattern == rhs.pattern && lhs.tokens == rhs.tokens)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(pattern)
+        hasher.combine(tokens)
     }
 
     public static let everything = Glob(tokens: [.any], pattern: "*")
@@ -101,7 +156,7 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
     public var description: String { pattern }
 
     /// True when the pattern is `*`.
-    public var matchesEverything: Bool { tokens == [.any] }
+    public var matchesEverything: Bool { compiled.shape == .everything }
 
     /// The literal text when the pattern has no wildcards (used for indexing).
     public var literal: String? {
@@ -114,6 +169,36 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
     }
 
     public func matches(_ name: String) -> Bool {
+        switch compiled.shape {
+        case .everything:
+            return true
+        case .exactly(let literal):
+            return name.utf8.count == literal.utf8.count && Self.bytes(of: name, at: 0, equal: literal)
+        case .prefix(let prefix):
+            return name.utf8.count >= prefix.utf8.count && Self.bytes(of: name, at: 0, equal: prefix)
+        case .suffix(let suffix):
+            // A UTF-8 suffix starts on a scalar boundary, so this is a scalar suffix too.
+            let offset = name.utf8.count - suffix.utf8.count
+            return offset >= 0 && Self.bytes(of: name, at: offset, equal: suffix)
+        case .general:
+            return matchesTokens(name)
+        }
+    }
+
+    /// Whether `text`'s UTF-8 bytes from `offset` on start with all of `part`'s; the caller
+    /// checks that they fit. Compared in place when both are contiguous, as native strings are.
+    private static func bytes(of text: String, at offset: Int, equal part: String) -> Bool {
+        let compared = text.utf8.withContiguousStorageIfAvailable { textBytes in
+            part.utf8.withContiguousStorageIfAvailable { partBytes in
+                UnsafeBufferPointer(rebasing: textBytes[offset..<(offset + partBytes.count)]).elementsEqual(partBytes)
+            }
+        }
+        if case .some(.some(let equal)) = compared { return equal }
+        return text.utf8.dropFirst(offset).starts(with: part.utf8)
+    }
+
+    /// The classic wildcard algorithm over scalars, for patterns with `?`, sets or several `*`.
+    private func matchesTokens(_ name: String) -> Bool {
         let text = Array(name.unicodeScalars)
         var t = 0
         var p = 0
