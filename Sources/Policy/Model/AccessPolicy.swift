@@ -218,6 +218,8 @@ public enum SubjectPattern: Sendable, Hashable {
         case .group(let glob):
             return groups.contains { glob.matches($0) }
         case .serviceAccount(let namespace, let name):
+            // Most callers are people: a cheap check before splitting the name.
+            guard user.hasPrefix("system:serviceaccount:") else { return false }
             let parts = user.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 4, parts[0] == "system", parts[1] == "serviceaccount" else { return false }
             return namespace.matches(String(parts[2])) && name.matches(String(parts[3]))
