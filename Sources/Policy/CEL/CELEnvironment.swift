@@ -127,9 +127,20 @@ public struct CELProgram: Sendable {
     )
         throws(CELError) -> (value: CELValue, cost: UInt64)
     {
-        var frame = CELFrame(slotCount: slotCount, costLimit: costLimit)
-        for global in globals { frame.slots[global.slot] = activation.bindings[global.name] }
-        let value = try root(&frame)
-        return (value, frame.cost)
+        try evaluateWithCost(costLimit: costLimit) { activation.bindings[$0] }
     }
+
+    /// Evaluates the program with the value of each global variable it refers to asked of
+    /// `value(name)`, so that a caller can build only the variables an expression reads.
+    func evaluateWithCost(
+        costLimit: UInt64, values value: (String) -> CELValue?
+    ) throws(CELError) -> (value: CELValue, cost: UInt64) {
+        var frame = CELFrame(slotCount: slotCount, costLimit: costLimit)
+        for global in globals { frame.slots[global.slot] = value(global.name) }
+        let result = try root(&frame)
+        return (result, frame.cost)
+    }
+
+    /// Whether the expression reads the global variable `name`.
+    func references(_ name: String) -> Bool { globals.contains { $0.name == name } }
 }

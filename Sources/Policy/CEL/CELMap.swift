@@ -51,6 +51,23 @@ public struct CELMap: Sendable, Hashable, Sequence {
         self = builder.build()
     }
 
+    /// A record-like map whose string keys are distinct and already in ascending order, the
+    /// order `init(_:)` gives: built without a dictionary in between, for the maps the engine
+    /// makes on every request. Up to `recordFieldLimit` fields are searched linearly, which is
+    /// cheaper than hashing for a handful of short names.
+    init(orderedFields fields: [(String, CELValue)]) {
+        assert(zip(fields, fields.dropFirst()).allSatisfy { $0.0 < $1.0 }, "fields must be distinct and sorted")
+        let keys = fields.map { CELValue.string($0.0) }
+        var index: [CELMapKey: Int]?
+        if keys.count > Self.recordFieldLimit {
+            index = Dictionary(uniqueKeysWithValues: fields.enumerated().map { (.string(CELStringKey($1.0)), $0) })
+        }
+        storage = Storage(keys: keys, values: fields.map(\.1), index: index)
+    }
+
+    /// Records up to this many fields are searched linearly.
+    static let recordFieldLimit = 16
+
     public var count: Int { storage.keys.count }
     public var isEmpty: Bool { storage.keys.isEmpty }
     public var keys: [CELValue] { storage.keys }

@@ -1,5 +1,8 @@
 /// One policy with every expression compiled, ready to evaluate many times from many threads.
-public struct CompiledPolicy: Sendable {
+///
+/// A class, so that handing a candidate policy to the evaluation of a request costs one retain
+/// rather than a copy of every field.
+public final class CompiledPolicy: Sendable {
     public let policy: AccessPolicy
     let matchConditions: [(name: String, program: CELProgram)]
     let variables: [(name: String, program: CELProgram)]
@@ -7,13 +10,39 @@ public struct CompiledPolicy: Sendable {
     /// Whether any rule, message or condition reads `variables` (then they are computed).
     let usesVariables: Bool
 
-    struct CompiledRule: Sendable {
+    init(
+        policy: AccessPolicy, matchConditions: [(name: String, program: CELProgram)],
+        variables: [(name: String, program: CELProgram)], rules: [CompiledRule], usesVariables: Bool
+    ) {
+        self.policy = policy
+        self.matchConditions = matchConditions
+        self.variables = variables
+        self.rules = rules
+        self.usesVariables = usesVariables
+    }
+
+    /// A class for the same reason as the policy.
+    final class CompiledRule: Sendable {
         let rule: AccessPolicy.Rule
         let reference: Decision.RuleReference
         let expression: CELProgram?
         let messageExpression: CELProgram?
         /// The compiled `valueExpression` of each patch operation (nil for literals and removes).
         let patchValues: [CELProgram?]
+        /// The message when neither `message` nor `messageExpression` gives one.
+        let defaultMessage: String
+
+        init(
+            rule: AccessPolicy.Rule, reference: Decision.RuleReference, expression: CELProgram?,
+            messageExpression: CELProgram?, patchValues: [CELProgram?]
+        ) {
+            self.rule = rule
+            self.reference = reference
+            self.expression = expression
+            self.messageExpression = messageExpression
+            self.patchValues = patchValues
+            defaultMessage = rule.message ?? "\(rule.action.rawValue) by \(reference)"
+        }
     }
 }
 
@@ -80,7 +109,7 @@ public enum PolicyCompiler {
             + rules.flatMap { ([$0.expression, $0.messageExpression] + $0.patchValues).compactMap { $0 } }
         return CompiledPolicy(
             policy: policy, matchConditions: conditions, variables: variables, rules: rules,
-            usesVariables: programs.contains { $0.referencedVariables.contains("variables") })
+            usesVariables: programs.contains { $0.references("variables") })
     }
 
     private static func compile(

@@ -55,9 +55,8 @@ public struct PolicyEngine: Sendable {
 
 /// The state of one request's evaluation.
 private struct Evaluation {
-    let request: RequestAttributes
     let options: PolicyEngine.Options
-    private var bindings: [String: CELValue]
+    private var bindings: RequestBindings
     private var costSpent: UInt64 = 0
 
     private var results: [Decision.RuleResult] = []
@@ -69,20 +68,14 @@ private struct Evaluation {
     private var mutations: [Decision.Mutation] = []
 
     init(request: RequestAttributes, now: Date, options: PolicyEngine.Options) {
-        self.request = request
         self.options = options
-        bindings = request.celBindings
-        if let timestamp = try? CELTimestamp(
-            seconds: Int64(now.timeIntervalSince1970.rounded(.down)),
-            nanos: Int32((now.timeIntervalSince1970.truncatingRemainder(dividingBy: 1) * 1e9).rounded(.down)))
-        {
-            bindings["now"] = .timestamp(timestamp)
-        }
+        bindings = RequestBindings(request: request, now: now)
     }
 
     mutating func apply(_ compiled: CompiledPolicy) {
-        let policy = compiled.policy
-        switch policy.match.evaluate(request) {
+        // Read fields of the shared policy rather than copying it out.
+        let mode = compiled.policy.mode
+        switch compiled.policy.match.evaluate(bindings.request) {
         case .noMatch:
             return
         case .unknownNamespaceLabels:
@@ -93,11 +86,11 @@ private struct Evaluation {
         case .match:
             break
         }
-        bindings["variables"] = nil
+        bindings.variables = nil
         if compiled.usesVariables {
             var values: [String: CELValue] = [:]
             for variable in compiled.variables {
-                bindings["variables"] = .map(CELMap(values))
+                if variable.program.references("variables") { bindings.variables = .map(CELMap(values)) }
                 switch run(variable.program) {
                 case .success(let value): values[variable.name] = value
                 case .failure(let error):
@@ -105,7 +98,7 @@ private struct Evaluation {
                     return
                 }
             }
-            bindings["variables"] = .map(CELMap(values))
+            bindings.variables = .map(CELMap(values))
         }
         for condition in compiled.matchConditions {
             switch run(condition.program) {
@@ -135,7 +128,7 @@ private struct Evaluation {
             } else {
                 status = .matched
             }
-            if status == .matched, rule.rule.action == .mutate, policy.mode == .enforce {
+            if status == .matched, rule.rule.action == .mutate, mode == .enforce {
                 switch resolvePatch(rule) {
                 case .success(let mutation):
                     mutations.append(mutation)
@@ -149,23 +142,23 @@ private struct Evaluation {
                 let message = message(for: rule)
                 results.append(
                     .init(
-                        rule: rule.reference, action: rule.rule.action, mode: policy.mode, status: .matched,
+                        rule: rule.reference, action: rule.rule.action, mode: mode, status: .matched,
                         message: message))
-                take(rule.rule, reference: rule.reference, message: message, mode: policy.mode)
+                take(rule.rule, reference: rule.reference, message: message, mode: mode)
             case .error:
                 results.append(
                     .init(
-                        rule: rule.reference, action: rule.rule.action, mode: policy.mode, status: .error,
+                        rule: rule.reference, action: rule.rule.action, mode: mode, status: .error,
                         message: detail))
-                if policy.failurePolicy == .fail {
+                if compiled.policy.failurePolicy == .fail {
                     let message =
                         "policy \(rule.reference) could not be evaluated (\(detail)); denied because its failurePolicy is Fail"
                     take(
                         .init(name: rule.rule.name, location: rule.rule.location, action: .deny),
-                        reference: rule.reference, message: message, mode: policy.mode)
+                        reference: rule.reference, message: message, mode: mode)
                 }
             default:
-                results.append(.init(rule: rule.reference, action: rule.rule.action, mode: policy.mode, status: status))
+                results.append(.init(rule: rule.reference, action: rule.rule.action, mode: mode, status: status))
             }
         }
     }
@@ -215,7 +208,7 @@ private struct Evaluation {
         if let program = rule.messageExpression, case .success(.string(let text)) = run(program), !text.isEmpty {
             return text
         }
-        return rule.rule.message ?? "\(rule.rule.action.rawValue) by \(rule.reference)"
+        return rule.defaultMessage
     }
 
     private mutating func skip(_ compiled: CompiledPolicy) {
@@ -241,7 +234,7 @@ private struct Evaluation {
         let remaining = options.requestCostLimit > costSpent ? options.requestCostLimit - costSpent : 0
         do {
             let (value, cost) = try program.evaluateWithCost(
-                CELActivation(bindings), costLimit: min(options.expressionCostLimit, remaining))
+                costLimit: min(options.expressionCostLimit, remaining), values: { bindings.value(of: $0) })
             costSpent += cost
             return .success(value)
         } catch {
@@ -267,6 +260,7 @@ private struct Evaluation {
                 results: results)
         }
         let allowing = options.defaultOutcome == .allow
+        let request = bindings.request
         let message = allowing ? "" : "no policy allows \(request.verb) on \(request.resourceDescription)"
         return Decision(
             outcome: options.defaultOutcome, message: message, warnings: warnings, masks: masks,
