@@ -4,15 +4,15 @@
 /// rather than a copy of every field.
 public final class CompiledPolicy: Sendable {
     public let policy: AccessPolicy
-    let matchConditions: [(name: String, program: CELProgram)]
-    let variables: [(name: String, program: CELProgram)]
+    let matchConditions: [(name: String, expression: CompiledExpression)]
+    let variables: [(name: String, expression: CompiledExpression)]
     let rules: [CompiledRule]
     /// Whether any rule, message or condition reads `variables` (then they are computed).
     let usesVariables: Bool
 
     init(
-        policy: AccessPolicy, matchConditions: [(name: String, program: CELProgram)],
-        variables: [(name: String, program: CELProgram)], rules: [CompiledRule], usesVariables: Bool
+        policy: AccessPolicy, matchConditions: [(name: String, expression: CompiledExpression)],
+        variables: [(name: String, expression: CompiledExpression)], rules: [CompiledRule], usesVariables: Bool
     ) {
         self.policy = policy
         self.matchConditions = matchConditions
@@ -25,16 +25,16 @@ public final class CompiledPolicy: Sendable {
     final class CompiledRule: Sendable {
         let rule: AccessPolicy.Rule
         let reference: Decision.RuleReference
-        let expression: CELProgram?
-        let messageExpression: CELProgram?
+        let expression: CompiledExpression?
+        let messageExpression: CompiledExpression?
         /// The compiled `valueExpression` of each patch operation (nil for literals and removes).
         let patchValues: [CELProgram?]
         /// The message when neither `message` nor `messageExpression` gives one.
         let defaultMessage: String
 
         init(
-            rule: AccessPolicy.Rule, reference: Decision.RuleReference, expression: CELProgram?,
-            messageExpression: CELProgram?, patchValues: [CELProgram?]
+            rule: AccessPolicy.Rule, reference: Decision.RuleReference, expression: CompiledExpression?,
+            messageExpression: CompiledExpression?, patchValues: [CELProgram?]
         ) {
             self.rule = rule
             self.reference = reference
@@ -46,6 +46,19 @@ public final class CompiledPolicy: Sendable {
     }
 }
 
+/// A compiled expression, marked when policies compiled together can share its value.
+struct CompiledExpression: Sendable {
+    let program: CELProgram
+    /// Set when the expression does not read `variables`, so that its value depends on the
+    /// request alone: policies compiled together often repeat an expression (a copied variable
+    /// or rule), and the engine evaluates each such source once per request.
+    let shared: SharedExpression?
+}
+
+/// The identity of one expression source among the policies of one `PolicyCompiler.compile`
+/// call (one environment, so one meaning).
+final class SharedExpression: Sendable {}
+
 /// Compiles loaded policies: every CEL expression is compiled once against the Portcullis
 /// environment, with its errors reported at their place in the policy file.
 public enum PolicyCompiler {
@@ -54,21 +67,32 @@ public enum PolicyCompiler {
     ) throws(PolicyLoadErrors) -> [CompiledPolicy] {
         var errors: [PolicyLoadError] = []
         var compiled: [CompiledPolicy] = []
+        var shared: [String: SharedExpression] = [:]
         for policy in policies {
-            if let result = compile(policy, environment: environment, errors: &errors) { compiled.append(result) }
+            if let result = compile(policy, environment: environment, errors: &errors, shared: &shared) {
+                compiled.append(result)
+            }
         }
         guard errors.isEmpty else { throw PolicyLoadErrors(errors) }
         return compiled
     }
 
     static func compile(
-        _ policy: AccessPolicy, environment base: CELEnvironment, errors: inout [PolicyLoadError]
+        _ policy: AccessPolicy, environment base: CELEnvironment, errors: inout [PolicyLoadError],
+        shared: inout [String: SharedExpression]
     ) -> CompiledPolicy? {
         let errorCount = errors.count
+        func share(_ program: CELProgram) -> CompiledExpression {
+            guard !program.references("variables") else { return CompiledExpression(program: program, shared: nil) }
+            if let existing = shared[program.source] { return CompiledExpression(program: program, shared: existing) }
+            let new = SharedExpression()
+            shared[program.source] = new
+            return CompiledExpression(program: program, shared: new)
+        }
         // Each variable sees the ones declared before it, as in ValidatingAdmissionPolicy, through
         // a closed record so that `variables.typo` is a compile error.
         var variableTypes: [String: CELType] = [:]
-        var variables: [(String, CELProgram)] = []
+        var variables: [(String, CompiledExpression)] = []
         func environment() -> CELEnvironment {
             base.declaring(
                 "variables",
@@ -76,17 +100,17 @@ public enum PolicyCompiler {
         }
         for variable in policy.variables {
             if let program = compile(variable.expression, in: environment(), errors: &errors) {
-                variables.append((variable.name, program))
+                variables.append((variable.name, share(program)))
                 variableTypes[variable.name] = program.resultType
             } else {
                 variableTypes[variable.name] = .dyn
             }
         }
         let environment = environment()
-        var conditions: [(String, CELProgram)] = []
+        var conditions: [(String, CompiledExpression)] = []
         for condition in policy.matchConditions {
             if let program = compile(condition.expression, in: environment, expecting: .bool, errors: &errors) {
-                conditions.append((condition.name, program))
+                conditions.append((condition.name, share(program)))
             }
         }
         var rules: [CompiledPolicy.CompiledRule] = []
@@ -100,13 +124,16 @@ public enum PolicyCompiler {
             }
             rules.append(
                 .init(
-                    rule: rule, reference: .init(policy: policy.name, rule: rule.name), expression: expression,
-                    messageExpression: message, patchValues: patchValues))
+                    rule: rule, reference: .init(policy: policy.name, rule: rule.name),
+                    expression: expression.map(share),
+                    messageExpression: message.map(share), patchValues: patchValues))
         }
         guard errors.count == errorCount else { return nil }
         let programs =
-            conditions.map(\.1)
-            + rules.flatMap { ([$0.expression, $0.messageExpression] + $0.patchValues).compactMap { $0 } }
+            conditions.map(\.1.program)
+            + rules.flatMap {
+                ([$0.expression?.program, $0.messageExpression?.program] + $0.patchValues).compactMap { $0 }
+            }
         return CompiledPolicy(
             policy: policy, matchConditions: conditions, variables: variables, rules: rules,
             usesVariables: programs.contains { $0.references("variables") })

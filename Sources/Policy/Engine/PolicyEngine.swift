@@ -58,6 +58,8 @@ private struct Evaluation {
     let options: PolicyEngine.Options
     private var bindings: RequestBindings
     private var costSpent: UInt64 = 0
+    /// The value and cost of each shared expression evaluated so far for this request.
+    private var sharedResults: [ObjectIdentifier: (value: CELValue, cost: UInt64)] = [:]
 
     private var results: [Decision.RuleResult] = []
     private var denial: (Decision.RuleReference, String)?
@@ -90,8 +92,10 @@ private struct Evaluation {
         if compiled.usesVariables {
             var values: [String: CELValue] = [:]
             for variable in compiled.variables {
-                if variable.program.references("variables") { bindings.variables = .map(CELMap(values)) }
-                switch run(variable.program) {
+                if variable.expression.program.references("variables") {
+                    bindings.variables = .map(CELMap(values))
+                }
+                switch run(variable.expression) {
                 case .success(let value): values[variable.name] = value
                 case .failure(let error):
                     fail(compiled, at: "variables.\(variable.name)", because: error.message)
@@ -101,7 +105,7 @@ private struct Evaluation {
             bindings.variables = .map(CELMap(values))
         }
         for condition in compiled.matchConditions {
-            switch run(condition.program) {
+            switch run(condition.expression) {
             case .success(.bool(true)): continue
             case .success:
                 skip(compiled)
@@ -230,11 +234,33 @@ private struct Evaluation {
             message: message, mode: compiled.policy.mode)
     }
 
-    private mutating func run(_ program: CELProgram) -> Result<CELValue, CELError> {
+    /// Evaluates a shared expression once per request. A repeat within the budget gives the same
+    /// value and charges the same cost as evaluating again would (expressions are pure and their
+    /// cost does not depend on the limit until it is passed); beyond the budget it is evaluated
+    /// again, to fail exactly as it would have.
+    private mutating func run(_ expression: CompiledExpression) -> Result<CELValue, CELError> {
+        guard let shared = expression.shared else { return run(expression.program) }
+        let key = ObjectIdentifier(shared)
+        if let earlier = sharedResults[key], earlier.cost <= costLimit {
+            costSpent += earlier.cost
+            return .success(earlier.value)
+        }
+        let before = costSpent
+        let result = run(expression.program)
+        if case .success(let value) = result { sharedResults[key] = (value, costSpent - before) }
+        return result
+    }
+
+    /// The budget of the next expression: its own limit, or what is left of the request's.
+    private var costLimit: UInt64 {
         let remaining = options.requestCostLimit > costSpent ? options.requestCostLimit - costSpent : 0
+        return min(options.expressionCostLimit, remaining)
+    }
+
+    private mutating func run(_ program: CELProgram) -> Result<CELValue, CELError> {
         do {
             let (value, cost) = try program.evaluateWithCost(
-                costLimit: min(options.expressionCostLimit, remaining), values: { bindings.value(of: $0) })
+                costLimit: costLimit, values: { bindings.value(of: $0) })
             costSpent += cost
             return .success(value)
         } catch {

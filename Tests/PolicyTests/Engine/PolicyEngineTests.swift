@@ -186,6 +186,22 @@ struct PolicyEngineTests {
         #expect(decision.outcome == .deny)
     }
 
+    @Test("an expression that several policies repeat is charged to the request budget each time")
+    func repeatedExpressionCost() throws {
+        let expression = "request.user.groups.all(g, g.size() > 0)"
+        let (_, cost) = try CELEnvironment.portcullisPolicy.compile(expression).evaluateWithCost(
+            CELActivation(["request": ["user": ["groups": ["developers"]]]]))
+        let rule = "      - {name: r, action: Allow, expression: \"\(expression)\"}"
+        let policies = try PolicyLoader.parse(
+            Self.policy("p", rules: rule) + Self.policy("q", rules: rule), file: "t.yaml")
+        let engine = PolicyEngine(
+            policies: try PolicyCompiler.compile(policies),
+            options: .init(expressionCostLimit: 10 * cost, requestCostLimit: cost + cost / 2))
+        let results = engine.evaluate(Self.exec("ls")).results
+        #expect(results.map(\.status) == [.matched, .error])
+        #expect(results.last?.message.contains("cost") == true)
+    }
+
     @Test("a failed reload keeps the previous policies in force")
     func storeKeepsGoodSet() throws {
         let store = PolicyStore(
