@@ -9,6 +9,9 @@ public final class CompiledPolicy: Sendable {
     let rules: [CompiledRule]
     /// Whether any rule, message or condition reads `variables` (then they are computed).
     let usesVariables: Bool
+    /// Positions in `variables` in the order of their names (the last of a repeated name): the
+    /// order `CELMap(_:)` gives a dictionary, computed once rather than sorted per request.
+    let variableRecordOrder: [Int]
 
     init(
         policy: AccessPolicy, matchConditions: [(name: String, expression: CompiledExpression)],
@@ -19,6 +22,9 @@ public final class CompiledPolicy: Sendable {
         self.variables = variables
         self.rules = rules
         self.usesVariables = usesVariables
+        var lastPosition: [String: Int] = [:]
+        for (position, variable) in variables.enumerated() { lastPosition[variable.name] = position }
+        variableRecordOrder = lastPosition.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// A class for the same reason as the policy.
@@ -46,13 +52,19 @@ public final class CompiledPolicy: Sendable {
     }
 }
 
-/// A compiled expression, marked when policies compiled together can share its value.
-struct CompiledExpression: Sendable {
+/// A compiled expression, marked when policies compiled together can share its value. A class,
+/// so that the engine's loops over a policy's expressions copy one reference each.
+final class CompiledExpression: Sendable {
     let program: CELProgram
     /// Set when the expression does not read `variables`, so that its value depends on the
     /// request alone: policies compiled together often repeat an expression (a copied variable
     /// or rule), and the engine evaluates each such source once per request.
     let shared: SharedExpression?
+
+    init(program: CELProgram, shared: SharedExpression?) {
+        self.program = program
+        self.shared = shared
+    }
 }
 
 /// The identity of one expression source among the policies of one `PolicyCompiler.compile`

@@ -90,19 +90,23 @@ private struct Evaluation {
         }
         bindings.variables = nil
         if compiled.usesVariables {
-            var values: [String: CELValue] = [:]
-            for variable in compiled.variables {
+            // In declaration order; as a record, a repeated name keeps its last value.
+            var values: [CELValue] = []
+            values.reserveCapacity(compiled.variables.count)
+            for (position, variable) in compiled.variables.enumerated() {
                 if variable.expression.program.references("variables") {
-                    bindings.variables = .map(CELMap(values))
+                    let earlier = zip(compiled.variables.prefix(position).map(\.name), values)
+                    bindings.variables = .map(CELMap(Dictionary(earlier, uniquingKeysWith: { $1 })))
                 }
                 switch run(variable.expression) {
-                case .success(let value): values[variable.name] = value
+                case .success(let value): values.append(value)
                 case .failure(let error):
                     fail(compiled, at: "variables.\(variable.name)", because: error.message)
                     return
                 }
             }
-            bindings.variables = .map(CELMap(values))
+            bindings.variables = .map(
+                CELMap(orderedFields: compiled.variableRecordOrder.map { (compiled.variables[$0].name, values[$0]) }))
         }
         for condition in compiled.matchConditions {
             switch run(condition.expression) {
