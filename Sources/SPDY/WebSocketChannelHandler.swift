@@ -28,10 +28,12 @@ struct WebSocketChannelFraming: Hashable, Sendable {
 ///
 /// The peer's Close is echoed. Close 1000 ends every input normally: client-go reads it as EOF on every
 /// channel, and only then decodes the status (§4.4); any other Close, or the connection ending without
-/// one, ends them with ``SPDYError/Kind/sessionClosed``. As the client (the side that sent the upgrade
-/// request) it masks every frame it sends (RFC 6455 §5.3) and, given a heartbeat, pings the server and
-/// gives up when pongs stop (§4.5). Put a `NIOWebSocketFrameAggregator` in front of it: a message may
-/// arrive fragmented.
+/// one, ends them with ``SPDYError/Kind/sessionClosed``. The connection closes only once the closing
+/// handshake is done (RFC 6455 §7.1.1, ``close()``): NIO drops what the socket has not taken yet when a
+/// channel closes, and a peer that sees its connection end mid-message fails. As the client (the side
+/// that sent the upgrade request) it masks every frame it sends (RFC 6455 §5.3) and, given a heartbeat,
+/// pings the server and gives up when pongs stop (§4.5). Put a `NIOWebSocketFrameAggregator` in front of
+/// it: a message may arrive fragmented.
 final class WebSocketChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundIn = WebSocketFrame
@@ -59,22 +61,33 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     private var writabilityWaiters: [EventLoopPromise<Void>] = []
     private var closeSent = false
     private var ended = false
+    /// ``close()`` was called: inbound data is dropped and reading never pauses, so the peer's Close gets in.
+    private var closing = false
+    /// How long to wait for the peer's Close once ours is written, or for our echo to be written.
+    private let closeTimeout: TimeAmount
+    private var closeTimer: Scheduled<Void>?
 
     /// - Parameters:
     ///   - role: ``SPDYRole/client`` on the end that sent the upgrade request.
     ///   - pingInterval: with `pongTimeout`, the client's heartbeat (§4.5); `nil` sends no pings.
+    ///   - closeTimeout: how long ``close()`` waits for the peer's Close once its own is on the wire.
     init(
         framing: WebSocketChannelFraming, role: SPDYRole = .server, eventLoop: any EventLoop, highWatermark: Int = 16,
-        pingInterval: TimeAmount? = nil, pongTimeout: TimeAmount = WebSocketClientConfiguration.defaultPongTimeout
+        pingInterval: TimeAmount? = nil, pongTimeout: TimeAmount = WebSocketClientConfiguration.defaultPongTimeout,
+        closeTimeout: TimeAmount = WebSocketChannelHandler.defaultCloseTimeout
     ) {
         self.framing = framing
         self.role = role
         self.eventLoop = eventLoop
         self.highWatermark = highWatermark
+        self.closeTimeout = closeTimeout
         if let pingInterval {
             heartbeat = WebSocketHeartbeat(interval: pingInterval, timeout: pongTimeout, now: eventLoop.now)
         }
     }
+
+    /// client-go answers a Close as soon as its reader gets to it.
+    static let defaultCloseTimeout: TimeAmount = .seconds(10)
 
     private var loopBoundSelf: NIOLoopBound<WebSocketChannelHandler> { NIOLoopBound(self, eventLoop: eventLoop) }
 
@@ -107,11 +120,13 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         endEverything()
+        closeTimer?.cancel()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         endEverything()
+        closeTimer?.cancel()
         context.fireChannelInactive()
     }
 
@@ -143,7 +158,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     private func heartbeatTick() {
-        guard var heartbeat, let context, !ended else { return }
+        guard var heartbeat, let context, !ended, !closeSent else { return }
         let action = heartbeat.tick(at: context.eventLoop.now)
         self.heartbeat = heartbeat
         switch action {
@@ -175,8 +190,12 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
                 let number = code.map { String(UInt16(webSocketErrorCode: $0)) } ?? "none"
                 endEverything(reason: "the WebSocket was closed with code \(number)")
             }
-            sendClose(context: context, code: .normalClosure)
-            context.close(promise: nil)
+            if closeSent {
+                // The answer to ours: the handshake is complete, and everything we sent is out.
+                context.close(promise: nil)
+            } else {
+                closeOnceWritten(context: context, code: .normalClosure)
+            }
         case .binary, .text:
             guard let (channel, payload) = decodeMessage(frame.unmaskedData, isText: frame.opcode == .text) else {
                 return
@@ -199,12 +218,12 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     private func receivedMessage(channel: UInt8, payload: ByteBuffer, context: ChannelHandlerContext) {
+        guard !closing else { return }
         if channel == WebSocketChannelFraming.closeChannel, framing.closeSignal {
             // [0xFF, channel], exactly two bytes; anything else makes the server drop the connection (§4.3).
             guard payload.readableBytes == 1, let closed = payload.getInteger(at: payload.readerIndex, as: UInt8.self)
             else {
-                sendClose(context: context, code: .protocolError)
-                context.close(promise: nil)
+                closeOnceWritten(context: context, code: .protocolError)
                 return
             }
             finishInput(closed)
@@ -277,7 +296,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if blockedInputs > 0 {
+        if blockedInputs > 0, !closing {
             readPending = true
         } else {
             context.read()
@@ -322,20 +341,54 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         WebSocketFrame(fin: true, opcode: opcode, maskKey: role == .client ? .random() : nil, data: data)
     }
 
-    /// Sends Close 1000 and closes the connection once it is written (§4.4).
+    /// Ends the connection from this side (§4.4, RFC 6455 §7.1.1): sends Close 1000 after everything
+    /// already written, keeps reading (and dropping data) until the peer's Close comes back, then closes
+    /// the connection; `closeTimeout` after our Close went out it closes anyway. Completes when the
+    /// connection is closed.
+    ///
+    /// Closing the channel any earlier would lose the end of the output: NIO drops the writes the socket
+    /// has not taken yet (with a slow reader, up to the write buffer's high watermark, and the status and
+    /// Close behind them), and client-go then fails with "read message" instead of reading the status.
     func close() -> EventLoopFuture<Void> {
-        guard let context, !ended else { return eventLoop.makeSucceededVoidFuture() }
-        sendClose(context: context, code: .normalClosure)
-        let closed = eventLoop.makePromise(of: Void.self)
-        context.close(promise: closed)
-        return closed.futureResult.recover { _ in }
+        guard let context else { return eventLoop.makeSucceededVoidFuture() }
+        let closeFuture = context.channel.closeFuture
+        guard !closing, !ended, !closeSent else { return closeFuture }
+        closing = true
+        if readPending {
+            readPending = false
+            context.read()
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        sendClose(context: context, code: .normalClosure, promise: written)
+        let handler = loopBoundSelf
+        written.futureResult.whenComplete { _ in handler.value.startCloseTimer() }
+        return closeFuture
     }
 
-    private func sendClose(context: ChannelHandlerContext, code: WebSocketErrorCode) {
-        guard !closeSent, context.channel.isActive else { return }
+    /// Sends a Close (an echo, or one refusing the peer) and closes the connection once it is written, or
+    /// after `closeTimeout` if the peer stops reading.
+    private func closeOnceWritten(context: ChannelHandlerContext, code: WebSocketErrorCode) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        sendClose(context: context, code: code, promise: written)
+        let handler = loopBoundSelf
+        written.futureResult.whenComplete { _ in handler.value.context?.close(promise: nil) }
+        startCloseTimer()
+    }
+
+    private func startCloseTimer() {
+        guard closeTimer == nil, let context, context.channel.isActive else { return }
+        let handler = loopBoundSelf
+        closeTimer = context.eventLoop.scheduleTask(in: closeTimeout) { handler.value.context?.close(promise: nil) }
+    }
+
+    private func sendClose(context: ChannelHandlerContext, code: WebSocketErrorCode, promise: EventLoopPromise<Void>) {
+        guard !closeSent, context.channel.isActive else {
+            promise.succeed()
+            return
+        }
         closeSent = true
         var payload = context.channel.allocator.buffer(capacity: 2)
         payload.write(webSocketErrorCode: code)
-        context.writeAndFlush(wrapOutboundOut(frame(.connectionClose, payload)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(frame(.connectionClose, payload)), promise: promise)
     }
 }

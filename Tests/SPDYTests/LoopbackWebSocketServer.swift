@@ -72,19 +72,24 @@ final class LoopbackWebSocketServer: Sendable {
         try await group.shutdownGracefully()
     }
 
-    /// A new connection to the server.
-    func connect() async throws -> any Channel {
-        try await ClientBootstrap(group: group).connect(host: "127.0.0.1", port: port).get()
+    /// A new connection to the server; `receiveBuffer` sets its SO_RCVBUF (a slow reader's small window).
+    func connect(receiveBuffer: Int? = nil) async throws -> any Channel {
+        var bootstrap = ClientBootstrap(group: group)
+        if let receiveBuffer {
+            bootstrap = bootstrap.channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+        }
+        return try await bootstrap.connect(host: "127.0.0.1", port: port).get()
     }
 
     /// Starts a remote command over WebSocket against this server.
     func exec(
         _ options: RemoteCommandOptions, protocols: [String] = RemoteCommandWebSocketClient.defaultProtocols,
-        configuration: WebSocketClientConfiguration = WebSocketClientConfiguration()
+        configuration: WebSocketClientConfiguration = WebSocketClientConfiguration(), receiveBuffer: Int? = nil
     ) async throws -> RemoteCommandClientSession {
         let query = options.canonicalQueryItems.map { "\($0.name)=\($0.value)" }.joined(separator: "&")
         return try await RemoteCommandWebSocketClient.start(
-            channel: try await connect(), uri: "/exec?command=sh&" + query, headers: ["Host": "127.0.0.1"],
+            channel: try await connect(receiveBuffer: receiveBuffer), uri: "/exec?command=sh&" + query,
+            headers: ["Host": "127.0.0.1"],
             options: options, protocols: protocols, configuration: configuration)
     }
 

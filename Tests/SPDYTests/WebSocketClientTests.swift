@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -77,6 +78,38 @@ struct WebSocketClientLoopbackTests {
         #expect(try await client.stdout!.collect(upTo: 2 << 20) == payload)
         #expect(try await client.status() == .success)
         try await echo.value
+        try await server.shutdown()
+    }
+
+    /// `kubectl cp` from a pod on a loaded machine: the session finishes while the end of its output still
+    /// waits in NIO's and the kernel's buffers, and the client's pings wait unread because the event loop
+    /// was busy. Closing the socket right away drops what NIO has not written and, with input unread,
+    /// resets the connection, which discards what the kernel still holds: client-go then sees its stream
+    /// cut mid-message ("read message", protocols.md §4.4) instead of reading the status.
+    @Test("a slow reader gets all of stdout, then the status, though the loop was busy and pings wait unread")
+    func slowReader() async throws {
+        let server = try await LoopbackWebSocketServer(supported: [Self.v5])
+        // A 64 KiB window, so the output backs up on the server.
+        let client = try await server.exec(
+            RemoteCommandOptions(stdout: true, stderr: false),
+            configuration: WebSocketClientConfiguration(pingInterval: .milliseconds(5)), receiveBuffer: 64 << 10)
+        let command = try await server.nextRemoteCommand()
+        let payload = ByteBuffer(bytes: (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) })
+        let loop = server.group.next()
+        let runner = Task {
+            try await command.writeStdout(payload)
+            // Busy for 50 ms right before finish runs: about ten pings arrive meanwhile.
+            loop.execute { Thread.sleep(forTimeInterval: 0.05) }
+            await command.finish(status: .success)
+        }
+        var received = ByteBuffer()
+        for try await chunk in client.stdout! {
+            received.writeImmutableBuffer(chunk)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(received == payload)
+        #expect(try await client.status() == .success)
+        try await runner.value
         try await server.shutdown()
     }
 

@@ -42,6 +42,13 @@ struct WebSocketTests {
         return bytes.hex
     }
 
+    /// Outbound bytes up to `suffix` (hex), waiting for them.
+    static func outbound(_ channel: NIOAsyncTestingChannel, endingWith suffix: String) async throws -> String {
+        var hex = ""
+        while !hex.hasSuffix(suffix) { hex += try await channel.waitForOutboundWrite(as: ByteBuffer.self).hex }
+        return hex
+    }
+
     @Test("v5: the connected marker, stdin and its CLOSE, resize, output, status and Close 1000, byte for byte")
     func v5Session() async throws {
         let box = SessionBox()
@@ -65,9 +72,15 @@ struct WebSocketTests {
         #expect(String(buffer: try await session.stdin!.collect(upTo: 100)) == "ls\n")
         try await session.writeStdout(ByteBuffer(string: "hi\n"))
         #expect(try await Self.outbound(channel) == "82040168690a")  // §9.5: 82 04 01 68 69 0a
-        await session.finish(status: .success)
+        let finished = Task { await session.finish(status: .success) }
         let status = "03" + ByteBuffer(string: #"{"metadata":{},"status":"Success"}"#).hex
-        #expect(try await Self.outbound(channel) == "8223" + status + "880203e8")
+        #expect(try await Self.outbound(channel, endingWith: "880203e8") == "8223" + status + "880203e8")
+        // The connection closes once the client answers the Close (RFC 6455 §7.1.1).
+        #expect(channel.isActive)
+        try await channel.writeInbound(maskedFrame(opcode: 8, [0x03, 0xE8]))
+        await channel.testingEventLoop.run()  // the close completes in a task the test loop runs now
+        await finished.value
+        #expect(!channel.isActive)
         _ = try? await channel.finish()
     }
 
