@@ -152,8 +152,10 @@ public struct AdmissionHandler: Sendable {
             verb: Self.verb(for: request), operation: operation, group: request.resource.group,
             version: request.resource.version, resource: request.resource.resource, subresource: request.subResource,
             namespace: request.namespace, name: request.name, source: .webhook)
-        attributes.object = request.object.flatMap { try? CELValue(jsonObject: $0) }
-        attributes.oldObject = request.oldObject.flatMap { try? CELValue(jsonObject: $0) }
+        // Converted field by field as expressions read them: most reviews meet no rule that reads
+        // the object, and the rest read a few fields of it.
+        attributes.object = request.object.map(CELValue.init(deferredJSONObject:))
+        attributes.oldObject = request.oldObject.map(CELValue.init(deferredJSONObject:))
         if request.operation == "CONNECT", request.subResource == "exec" || request.subResource == "attach",
             let options = request.object
         {

@@ -1,7 +1,7 @@
 import Foundation
-import Policy
 import Testing
 
+@testable import Policy
 @testable import Webhook
 
 /// The AdmissionReviews in `Fixtures/` were sent by a real kube-apiserver 1.20 (captured by
@@ -140,5 +140,32 @@ struct GoldenReviewTests {
         let request = try AdmissionRequest.decode(try Self.body("delete-configmap"))
         #expect(request.object == nil)
         #expect((request.oldObject?["metadata"] as? [String: Any])?["name"] as? String == "keep-golden")
+    }
+
+    @Test(
+        "object and oldObject are the values converted in full, and only what the policies read is converted",
+        arguments: expectations)
+    func deferredObjects(expected: Expectation) throws {
+        let request = try AdmissionRequest.decode(try Self.body(expected.fixture))
+        let engine = try Self.engine()
+        let attributes = AdmissionHandler(policies: PolicyStore(engine)).attributes(for: request)
+        let decision = engine.evaluate(attributes, now: Self.decidedAt(request) ?? Date())
+        for (value, source) in [(attributes.object, request.object), (attributes.oldObject, request.oldObject)] {
+            guard let source else {
+                #expect(value == nil)
+                continue
+            }
+            guard case .map(let map)? = value, let deferred = map.deferredValues else {
+                Issue.record("not a deferred map: \(String(describing: value))")
+                continue
+            }
+            // Before the comparison below, which reads everything.
+            if decision.results.isEmpty {
+                #expect(deferred.convertedCount == 0, "no policy matched, yet fields were converted")
+            } else {
+                #expect(deferred.convertedCount < map.count, "the policies read only some top-level fields")
+            }
+            #expect(value == (try CELValue(jsonObject: source)))
+        }
     }
 }

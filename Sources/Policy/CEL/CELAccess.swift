@@ -31,7 +31,7 @@ enum CELAccess {
     /// `has(value.field)`.
     static func has(_ value: CELValue, _ field: String) throws(CELError) -> Bool {
         switch value {
-        case .map(let map): return map[field: field] != nil
+        case .map(let map): return map.contains(key: .string(field))
         case .optional(let wrapped):
             guard let wrapped else { return false }
             return try has(wrapped, field)

@@ -3,18 +3,30 @@
 /// Lookups follow cel-spec "Numeric values" heterogeneous equality: `{1: 'a'}[1u]` and
 /// `{1: 'a'}[1.0]` find the entry. Small maps are searched linearly; larger ones keep a hash
 /// index. The storage is immutable and shared, so copying a map is cheap.
+///
+/// A map made from parsed JSON with `CELValue(deferredJSONObject:)` converts each value the first
+/// time it is read (see ``CELDeferredValues``); it is otherwise the same map.
 public struct CELMap: Sendable, Hashable, Sequence {
     public typealias Element = (key: CELValue, value: CELValue)
 
     private final class Storage: Sendable {
         let keys: [CELValue]
+        /// The values, unless `deferred` holds them.
         let values: [CELValue]
+        let deferred: CELDeferredValues?
         let index: [CELMapKey: Int]?
 
-        init(keys: [CELValue], values: [CELValue], index: [CELMapKey: Int]?) {
+        init(keys: [CELValue], values: [CELValue], deferred: CELDeferredValues? = nil, index: [CELMapKey: Int]?) {
             self.keys = keys
             self.values = values
+            self.deferred = deferred
             self.index = index
+        }
+
+        @inline(__always)
+        func value(at position: Int) -> CELValue {
+            if let deferred { return deferred.value(at: position) }
+            return values[position]
         }
     }
 
@@ -68,26 +80,50 @@ public struct CELMap: Sendable, Hashable, Sequence {
     /// Records up to this many fields are searched linearly.
     static let recordFieldLimit = 16
 
+    /// A map over string keys whose values are converted when first read: `keys` must be distinct,
+    /// in ascending order, and as many as `deferred` holds.
+    init(deferredKeys keys: [String], values deferred: CELDeferredValues) {
+        let keyValues = keys.map(CELValue.string)
+        var index: [CELMapKey: Int]?
+        if keys.count > Self.linearSearchLimit {
+            index = Dictionary(uniqueKeysWithValues: keys.enumerated().map { (.string(CELStringKey($1)), $0) })
+        }
+        storage = Storage(keys: keyValues, values: [], deferred: deferred, index: index)
+    }
+
+    /// The deferred values, for tests that check what was converted.
+    var deferredValues: CELDeferredValues? { storage.deferred }
+
     public var count: Int { storage.keys.count }
     public var isEmpty: Bool { storage.keys.isEmpty }
     public var keys: [CELValue] { storage.keys }
-    public var values: [CELValue] { storage.values }
+    public var values: [CELValue] {
+        guard storage.deferred != nil else { return storage.values }
+        return storage.keys.indices.map(storage.value(at:))
+    }
+
+    /// Whether the map has `key`, without reading (or converting) its value.
+    public func contains(key: CELValue) -> Bool { position(of: key) != nil }
 
     /// The value for `key`, using CEL's heterogeneous numeric key equality.
     public subscript(key: CELValue) -> CELValue? {
+        position(of: key).map(storage.value(at:))
+    }
+
+    private func position(of key: CELValue) -> Int? {
         if let index = storage.index {
-            guard let mapKey = CELMapKey(lookup: key), let position = index[mapKey] else { return nil }
-            return storage.values[position]
+            guard let mapKey = CELMapKey(lookup: key) else { return nil }
+            return index[mapKey]
         }
         if case .string(let text) = key {
             for (position, candidate) in storage.keys.enumerated() {
-                if case .string(let other) = candidate, CELText.equal(other, text) { return storage.values[position] }
+                if case .string(let other) = candidate, CELText.equal(other, text) { return position }
             }
             return nil
         }
         guard let mapKey = CELMapKey(lookup: key) else { return nil }
         for (position, candidate) in storage.keys.enumerated() where CELMapKey(lookup: candidate) == mapKey {
-            return storage.values[position]
+            return position
         }
         return nil
     }
@@ -97,7 +133,7 @@ public struct CELMap: Sendable, Hashable, Sequence {
     public subscript(field field: String) -> CELValue? { self[.string(field)] }
 
     public func makeIterator() -> some IteratorProtocol<Element> {
-        zip(storage.keys, storage.values).lazy.map { (key: $0.0, value: $0.1) }.makeIterator()
+        zip(storage.keys, values).lazy.map { (key: $0.0, value: $0.1) }.makeIterator()
     }
 
     public static func == (lhs: CELMap, rhs: CELMap) -> Bool {

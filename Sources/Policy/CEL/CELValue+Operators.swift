@@ -199,7 +199,7 @@ extension CELValue {
             for candidate in elements where celEquals(candidate, element) { return true }
             return false
         case .map(let map):
-            return map[element] != nil
+            return map.contains(key: element)
         default:
             throw CELError.noOverload("@in", element, collection)
         }
