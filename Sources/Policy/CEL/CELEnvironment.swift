@@ -141,6 +141,23 @@ public struct CELProgram: Sendable {
         return (result, frame.cost)
     }
 
+    /// The same, with the frame's slots kept in `scratch` between evaluations (emptied, with
+    /// their capacity), so that a caller evaluating many programs allocates them once.
+    func evaluateWithCost(
+        costLimit: UInt64, scratch: inout [CELValue?], values value: (String) -> CELValue?
+    ) throws(CELError) -> (value: CELValue, cost: UInt64) {
+        var frame = CELFrame(slotCount: 0, costLimit: costLimit)
+        swap(&frame.slots, &scratch)
+        defer {
+            frame.slots.removeAll(keepingCapacity: true)
+            swap(&frame.slots, &scratch)
+        }
+        frame.slots.append(contentsOf: repeatElement(nil, count: slotCount))
+        for global in globals { frame.slots[global.slot] = value(global.name) }
+        let result = try root(&frame)
+        return (result, frame.cost)
+    }
+
     /// Whether the expression reads the global variable `name`.
     func references(_ name: String) -> Bool { globals.contains { $0.name == name } }
 }

@@ -78,16 +78,11 @@ struct CELPlanner {
             return try planIdentifier(name, rooted: rooted, expr)
         case .select(let operand, let field, let optional):
             if !optional, let resolved = try planQualifiedName(expr) { return resolved }
+            if !optional { return try planSelectChain(expr) }
             let base = try plan(operand).evaluate
-            if optional {
-                return CELPlan { frame throws(CELError) in
-                    try frame.charge(1)
-                    return try CELAccess.optionalSelect(try base(&frame), field)
-                }
-            }
             return CELPlan { frame throws(CELError) in
                 try frame.charge(1)
-                return try CELAccess.select(try base(&frame), field)
+                return try CELAccess.optionalSelect(try base(&frame), field)
             }
         case .has(let operand, let field):
             let base = try plan(operand).evaluate
@@ -193,14 +188,15 @@ struct CELPlanner {
         return CELPlan { _ throws(CELError) in throw error }
     }
 
+    private mutating func globalSlot(_ name: String) -> Int {
+        if let existing = globalSlots[name] { return existing }
+        let slot = newSlot()
+        globalSlots[name] = slot
+        return slot
+    }
+
     private mutating func globalVariable(_ name: String) -> CELPlan {
-        let slot: Int
-        if let existing = globalSlots[name] {
-            slot = existing
-        } else {
-            slot = newSlot()
-            globalSlots[name] = slot
-        }
+        let slot = globalSlot(name)
         return CELPlan { frame throws(CELError) in
             try frame.charge(1)
             guard let value = frame.slots[slot] else {
@@ -228,15 +224,14 @@ struct CELPlanner {
         for length in stride(from: parts.count, through: 1, by: -1) {
             let name = parts[0..<length].joined(separator: ".")
             for candidate in declarations.candidateNames(name, rooted: rooted) {
-                var base: CELPlan
+                let fields = Array(parts[length...])
                 if declarations.variables[candidate] != nil {
-                    base = globalVariable(candidate)
-                } else if let type = CELType.predeclaredTypeNames[candidate] {
-                    base = CELPlan(constant: .type(type))
-                } else {
-                    continue
+                    if fields.isEmpty { return globalVariable(candidate) }
+                    return fieldChain(fields, ofGlobal: candidate)
                 }
-                for field in parts[length...] {
+                guard let type = CELType.predeclaredTypeNames[candidate] else { continue }
+                var base = CELPlan(constant: .type(type))
+                for field in fields {
                     let operand = base.evaluate
                     base = CELPlan { frame throws(CELError) in
                         try frame.charge(1)
@@ -247,6 +242,73 @@ struct CELPlanner {
             }
         }
         return nil
+    }
+
+    /// A chain of plain field selections (`request.user.groups`) as one step: the same charges
+    /// (one per selection, all before the operand runs, as nested selections make them) and the
+    /// same errors, without a closure call and an intermediate result per field.
+    private mutating func planSelectChain(_ expr: CELExpr) throws(CELError) -> CELPlan {
+        var outermostFirst: [String] = []
+        var current = expr
+        var resolvedBase: CELPlan?
+        while case .select(let operand, let field, false) = current.kind {
+            outermostFirst.append(field)
+            current = operand
+            // An inner part may itself be a qualified name, as planning it alone would find.
+            if case .select(_, _, false) = operand.kind, let resolved = try planQualifiedName(operand) {
+                resolvedBase = resolved
+                break
+            }
+        }
+        let fields = Array(outermostFirst.reversed())
+        if resolvedBase == nil, case .ident(let name, let rooted) = current.kind {
+            // A variable and its fields in one step, resolved as `planIdentifier` resolves it.
+            if !rooted, let slot = local(name) {
+                let cost = UInt64(fields.count + 1)
+                return CELPlan { frame throws(CELError) in
+                    try frame.charge(cost)
+                    var value = frame.slots[slot] ?? .null
+                    for field in fields { value = try CELAccess.select(value, field) }
+                    return value
+                }
+            }
+            for candidate in declarations.candidateNames(name, rooted: rooted) {
+                if declarations.variables[candidate] != nil { return fieldChain(fields, ofGlobal: candidate) }
+                if CELType.predeclaredTypeNames[candidate] != nil { break }
+            }
+        }
+        let base: CELPlan
+        if let resolvedBase { base = resolvedBase } else { base = try plan(current) }
+        let evaluate = base.evaluate
+        if fields.count == 1, let field = fields.first {
+            return CELPlan { frame throws(CELError) in
+                try frame.charge(1)
+                return try CELAccess.select(try evaluate(&frame), field)
+            }
+        }
+        let cost = UInt64(fields.count)
+        return CELPlan { frame throws(CELError) in
+            try frame.charge(cost)
+            var value = try evaluate(&frame)
+            for field in fields { value = try CELAccess.select(value, field) }
+            return value
+        }
+    }
+
+    /// `name.f1.f2…` for a global variable `name` (`request.user.groups`) as one step rather than a
+    /// closure per name: the same charges, one per name, all made before the variable is read as
+    /// nested selections make them, and the same errors in the same order.
+    private mutating func fieldChain(_ fields: [String], ofGlobal name: String) -> CELPlan {
+        let slot = globalSlot(name)
+        let cost = UInt64(fields.count + 1)
+        return CELPlan { frame throws(CELError) in
+            try frame.charge(cost)
+            guard var value = frame.slots[slot] else {
+                throw CELError(.noSuchAttribute, "no such attribute(s): \(name)")
+            }
+            for field in fields { value = try CELAccess.select(value, field) }
+            return value
+        }
     }
 
     /// The names of an identifier or a select chain of identifiers (`a.b.c` → ["a", "b", "c"]).

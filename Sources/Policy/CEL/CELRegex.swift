@@ -121,7 +121,19 @@ struct CELRegex: Sendable {
 
     /// Whether the pattern matches anywhere in `text`; false once `work` is exceeded.
     func matches(_ text: String, work: inout Work) -> Bool {
-        search(Array(text.unicodeScalars), from: 0, stopAtFirst: true, work: &work) != nil
+        // An ASCII text's UTF-8 bytes are its scalars: searched in place, without decoding it
+        // into an array first.
+        var asciiWork = work
+        let ascii = text.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            let scalars = bytes.lazy.map { Unicode.Scalar($0) }
+            return search(scalars, from: 0, stopAtFirst: true, work: &asciiWork) != nil
+        }
+        if case .some(.some(let matched)) = ascii {
+            work = asciiWork
+            return matched
+        }
+        return search(Array(text.unicodeScalars), from: 0, stopAtFirst: true, work: &work) != nil
     }
 
     /// The leftmost-first match in `text`, or nil.
@@ -172,7 +184,9 @@ struct CELRegex: Sendable {
 
     /// Runs the Pike VM from `from`; returns the leftmost-first match's range, or nil when there
     /// is none or `work` is exceeded.
-    private func search(_ input: [Unicode.Scalar], from: Int, stopAtFirst: Bool, work: inout Work) -> Range<Int>? {
+    private func search<Input: RandomAccessCollection<Unicode.Scalar>>(
+        _ input: Input, from: Int, stopAtFirst: Bool, work: inout Work
+    ) -> Range<Int>? where Input.Index == Int {
         var current: [Thread] = []
         var next: [Thread] = []
         var marks = [Int](repeating: -1, count: program.count)
@@ -250,10 +264,10 @@ struct CELRegex: Sendable {
     }
 
     /// Adds a thread and everything reachable from it without consuming input, in priority order.
-    private func add(
-        _ thread: Thread, to list: inout [Thread], at position: Int, _ input: [Unicode.Scalar], _ marks: inout [Int],
+    private func add<Input: RandomAccessCollection<Unicode.Scalar>>(
+        _ thread: Thread, to list: inout [Thread], at position: Int, _ input: Input, _ marks: inout [Int],
         _ generation: Int, _ stack: inout [Thread], _ work: inout Work
-    ) {
+    ) where Input.Index == Int {
         stack.append(thread)
         while let top = stack.popLast() {
             work.steps += 1
@@ -273,7 +287,9 @@ struct CELRegex: Sendable {
         }
     }
 
-    private func holds(_ assertion: CELRegexAssertion, at position: Int, _ input: [Unicode.Scalar]) -> Bool {
+    private func holds<Input: RandomAccessCollection<Unicode.Scalar>>(
+        _ assertion: CELRegexAssertion, at position: Int, _ input: Input
+    ) -> Bool where Input.Index == Int {
         let before: Unicode.Scalar? = position > 0 ? input[position - 1] : nil
         let after: Unicode.Scalar? = position < input.count ? input[position] : nil
         switch assertion {
@@ -287,7 +303,9 @@ struct CELRegex: Sendable {
     }
 
     private func isWord(_ scalar: Unicode.Scalar?) -> Bool {
+        // RE2's \w is ASCII: letters, digits and underscore (the only ASCII alphabetic scalars
+        // are the letters, so this is the Unicode property without its table lookup).
         guard let scalar, scalar.isASCII else { return false }
-        return scalar.properties.isAlphabetic || scalar.isASCIIDigit || scalar == "_"
+        return ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || scalar.isASCIIDigit || scalar == "_"
     }
 }

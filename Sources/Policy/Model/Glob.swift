@@ -198,8 +198,18 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The classic wildcard algorithm over scalars, for patterns with `?`, sets or several `*`.
+    /// An ASCII name's UTF-8 bytes are its scalars, so it is matched in place, without an array.
     private func matchesTokens(_ name: String) -> Bool {
-        let text = Array(name.unicodeScalars)
+        let ascii = name.utf8.withContiguousStorageIfAvailable { bytes -> Bool? in
+            guard bytes.allSatisfy({ $0 < 0x80 }) else { return nil }
+            return matchesTokens(bytes.lazy.map { Unicode.Scalar($0) })
+        }
+        if case .some(.some(let matched)) = ascii { return matched }
+        return matchesTokens(Array(name.unicodeScalars))
+    }
+
+    private func matchesTokens<Text: RandomAccessCollection<Unicode.Scalar>>(_ text: Text) -> Bool
+    where Text.Index == Int {
         var t = 0
         var p = 0
         var starPattern = -1
