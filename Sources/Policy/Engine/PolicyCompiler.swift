@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One policy with every expression compiled, ready to evaluate many times from many threads.
 ///
 /// A class, so that handing a candidate policy to the evaluation of a request costs one retain
@@ -69,7 +71,15 @@ final class CompiledExpression: Sendable {
 
 /// The identity of one expression source among the policies of one `PolicyCompiler.compile`
 /// call (one environment, so one meaning).
-final class SharedExpression: Sendable {}
+final class SharedExpression: Sendable {
+    /// Unique in the process and consecutive within one `compile` call (unless two run at once),
+    /// so that an engine can keep a request's shared values in an array rather than a dictionary.
+    let id: Int
+
+    private static let nextID = Atomic<Int>(0)
+
+    init() { id = Self.nextID.add(1, ordering: .relaxed).oldValue }
+}
 
 /// Compiles loaded policies: every CEL expression is compiled once against the Portcullis
 /// environment, with its errors reported at their place in the policy file.

@@ -2,9 +2,9 @@ import Foundation
 
 /// Evaluates requests against a compiled set of policies.
 ///
-/// Per request: the index yields the policies that can apply (by resource); each is matched on
-/// subjects, namespaces, verbs and operations, then its `matchConditions`; its rules are
-/// evaluated in order. Outcomes combine as Deny over Review over Allow; Mask and Warn stack. A
+/// Per request: the index yields the policies that can apply (by resource and verb); each is
+/// matched on resources, verbs, operations, namespaces and subjects, then its `matchConditions`;
+/// its rules are evaluated in order. Outcomes combine as Deny over Review over Allow; Mask and Warn stack. A
 /// policy's `mode` decides whether its outcome is enforced, turned into a warning, or only
 /// recorded. When no rule decides, ``Options/defaultOutcome`` applies.
 ///
@@ -37,6 +37,26 @@ public struct PolicyEngine: Sendable {
         self.policies = policies
         self.options = options
         self.index = PolicyIndex(policies.map(\.policy))
+        sharedIDs = Self.denseRange(of: policies)
+    }
+
+    /// The ids of the policies' shared expressions, when they are dense enough to index an array
+    /// per request (they are when the policies were compiled together); empty otherwise, and the
+    /// values go to a dictionary.
+    private let sharedIDs: Range<Int>
+
+    private static func denseRange(of policies: [CompiledPolicy]) -> Range<Int> {
+        var ids = Set<Int>()
+        for policy in policies {
+            let expressions =
+                policy.variables.map(\.expression) + policy.matchConditions.map(\.expression)
+                + policy.rules.flatMap { [$0.expression, $0.messageExpression].compactMap { $0 } }
+            for expression in expressions { if let shared = expression.shared { ids.insert(shared.id) } }
+        }
+        guard let lowest = ids.min(), let highest = ids.max(), highest - lowest < 4 * ids.count + 64 else {
+            return 0..<0
+        }
+        return lowest..<(highest + 1)
     }
 
     /// Loads, validates and compiles policy files in one step.
@@ -45,8 +65,8 @@ public struct PolicyEngine: Sendable {
     }
 
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
-        var evaluation = Evaluation(request: request, now: now, options: options)
-        for position in index.candidates(group: request.group, resource: request.resource) {
+        var evaluation = Evaluation(request: request, now: now, options: options, sharedIDs: sharedIDs)
+        for position in index.candidates(group: request.group, resource: request.resource, verb: request.verb) {
             evaluation.apply(policies[position])
         }
         return evaluation.decision()
@@ -58,8 +78,13 @@ private struct Evaluation {
     let options: PolicyEngine.Options
     private var bindings: RequestBindings
     private var costSpent: UInt64 = 0
-    /// The value and cost of each shared expression evaluated so far for this request.
+    /// The value and cost of each shared expression evaluated so far for this request: by id
+    /// within `sharedIDs` (allocated at the first), by identity otherwise.
+    private let sharedIDs: Range<Int>
+    private var sharedByID: [(value: CELValue, cost: UInt64)?] = []
     private var sharedResults: [ObjectIdentifier: (value: CELValue, cost: UInt64)] = [:]
+    /// CEL frame slots, allocated once per request rather than once per expression.
+    private var scratchSlots: [CELValue?] = []
 
     private var results: [Decision.RuleResult] = []
     private var denial: (Decision.RuleReference, String)?
@@ -69,8 +94,9 @@ private struct Evaluation {
     private var masks: [Decision.Mask] = []
     private var mutations: [Decision.Mutation] = []
 
-    init(request: RequestAttributes, now: Date, options: PolicyEngine.Options) {
+    init(request: RequestAttributes, now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>) {
         self.options = options
+        self.sharedIDs = sharedIDs
         bindings = RequestBindings(request: request, now: now)
     }
 
@@ -244,15 +270,29 @@ private struct Evaluation {
     /// again, to fail exactly as it would have.
     private mutating func run(_ expression: CompiledExpression) -> Result<CELValue, CELError> {
         guard let shared = expression.shared else { return run(expression.program) }
-        let key = ObjectIdentifier(shared)
-        if let earlier = sharedResults[key], earlier.cost <= costLimit {
+        if let earlier = sharedResult(shared), earlier.cost <= costLimit {
             costSpent += earlier.cost
             return .success(earlier.value)
         }
         let before = costSpent
         let result = run(expression.program)
-        if case .success(let value) = result { sharedResults[key] = (value, costSpent - before) }
+        if case .success(let value) = result { store(shared, (value, costSpent - before)) }
         return result
+    }
+
+    private func sharedResult(_ shared: SharedExpression) -> (value: CELValue, cost: UInt64)? {
+        guard sharedIDs.contains(shared.id) else { return sharedResults[ObjectIdentifier(shared)] }
+        let position = shared.id - sharedIDs.lowerBound
+        return position < sharedByID.count ? sharedByID[position] : nil
+    }
+
+    private mutating func store(_ shared: SharedExpression, _ result: (value: CELValue, cost: UInt64)) {
+        guard sharedIDs.contains(shared.id) else {
+            sharedResults[ObjectIdentifier(shared)] = result
+            return
+        }
+        if sharedByID.isEmpty { sharedByID = Array(repeating: nil, count: sharedIDs.count) }
+        sharedByID[shared.id - sharedIDs.lowerBound] = result
     }
 
     /// The budget of the next expression: its own limit, or what is left of the request's.
@@ -262,9 +302,13 @@ private struct Evaluation {
     }
 
     private mutating func run(_ program: CELProgram) -> Result<CELValue, CELError> {
+        // The slots move out for the call: the closure below needs `self` too.
+        var slots: [CELValue?] = []
+        swap(&slots, &scratchSlots)
+        defer { swap(&slots, &scratchSlots) }
         do {
             let (value, cost) = try program.evaluateWithCost(
-                costLimit: costLimit, values: { bindings.value(of: $0) })
+                costLimit: costLimit, scratch: &slots, values: { bindings.value(of: $0) })
             costSpent += cost
             return .success(value)
         } catch {
@@ -301,13 +345,10 @@ private struct Evaluation {
 extension AccessPolicy.Match {
     enum Result { case match, noMatch, unknownNamespaceLabels }
 
-    /// The non-CEL part of matching.
+    /// The non-CEL part of matching. Every check must pass, so their order changes only the
+    /// time: the cheap and selective ones first, subjects (globs over the user and each group)
+    /// last; the namespace selector stays last, as labels unknown is not a plain mismatch.
     func evaluate(_ request: RequestAttributes) -> Result {
-        if !subjects.isEmpty,
-            !subjects.contains(where: { $0.matches(user: request.user.name, groups: request.user.groups) })
-        {
-            return .noMatch
-        }
         if !resources.isEmpty,
             !resources.contains(where: {
                 $0.matches(group: request.group, resource: request.resource, subresource: request.subresource)
@@ -323,6 +364,11 @@ extension AccessPolicy.Match {
             guard !request.namespace.isEmpty, namespaces.contains(where: { $0.matches(request.namespace) }) else {
                 return .noMatch
             }
+        }
+        if !subjects.isEmpty,
+            !subjects.contains(where: { $0.matches(user: request.user.name, groups: request.user.groups) })
+        {
+            return .noMatch
         }
         if let namespaceSelector {
             guard !request.namespace.isEmpty else { return .noMatch }

@@ -242,4 +242,32 @@ struct PolicyEngineTests {
         #expect(warned.mutations.isEmpty)
         #expect(warned.warnings == ["p/default-team would change this object (mode Warn)"])
     }
+
+    @Test(
+        "the index narrows by resource and verb, never losing a policy that matches, in load order",
+        arguments: [
+            ("get", "pods", "", ["get-pods", "any-verb-pods", "all-resources-get-list", "no-resources-list-get"]),
+            ("list", "pods", "", ["any-verb-pods", "all-resources-get-list", "no-resources-list-get"]),
+            ("deletecollection", "pods", "", ["any-verb-pods", "delete-glob-pods"]),
+            ("patch", "pods", "", ["any-verb-pods"]),
+            ("get", "secrets", "", ["all-resources-get-list", "no-resources-list-get"]),
+            ("watch", "secrets", "", [String]()),
+            ("get", "pods", "log", ["no-resources-list-get"]),
+            ("get", "deployments", "apps", ["all-resources-get-list", "no-resources-list-get", "apps-get"]),
+        ])
+    func indexByVerb(verb: String, resource: String, groupOrSubresource: String, expected: [String]) throws {
+        let allow = "    - {name: r, action: Allow}"
+        let engine = try Self.engine(
+            Self.policy("get-pods", match: "{resources: [pods], verbs: [get]}", rules: allow)
+                + Self.policy("any-verb-pods", match: "{resources: [pods]}", rules: allow)
+                + Self.policy("all-resources-get-list", match: #"{resources: ["*"], verbs: [get, list]}"#, rules: allow)
+                + Self.policy("delete-glob-pods", match: #"{resources: [pods], verbs: ["delete*"]}"#, rules: allow)
+                + Self.policy("no-resources-list-get", match: "{verbs: [list, get]}", rules: allow)
+                + Self.policy("apps-get", match: "{resources: [deployments.apps], verbs: [get]}", rules: allow))
+        let isGroup = resource == "deployments"
+        let request = RequestAttributes(
+            user: Self.alice, verb: verb, group: isGroup ? groupOrSubresource : "", resource: resource,
+            subresource: isGroup ? "" : groupOrSubresource, namespace: "dev")
+        #expect(engine.evaluate(request).results.map(\.rule.policy) == expected)
+    }
 }
