@@ -5,39 +5,46 @@ extension RequestAttributes {
     // `CELEnvironment.portcullisPolicy`. Maps are built from fields in ascending key order, the
     // order `CELMap(_:)` sorts a dictionary into, so iterating over them gives the same order.
 
+    private static let userKeys: [CELValue] = ["extra", "groups", "name", "uid"]
+    private static let resourceKeys: [CELValue] = ["group", "resource", "version"]
+    private static let requestKeys: [CELValue] = [
+        "groups", "name", "namespace", "operation", "resource", "source", "subresource", "user", "verb",
+    ]
+    private static let requestKeysWithLabels: [CELValue] = [
+        "groups", "name", "namespace", "namespaceLabels", "operation", "resource", "source", "subresource", "user",
+        "verb",
+    ]
+    private static let execKeys: [CELValue] = ["command", "container", "line", "stdin", "tty"]
+
     /// The `request` variable.
     var celRequest: CELValue {
         let groups = CELValue.list(user.groups.map(CELValue.string))
-        let extra = CELMap(user.extra.mapValues { .list($0.map(CELValue.string)) })
-        let userValue = CELMap(orderedFields: [
-            ("extra", .map(extra)), ("groups", groups), ("name", .string(user.name)), ("uid", .string(user.uid)),
-        ])
-        let resourceValue = CELMap(orderedFields: [
-            ("group", .string(group)), ("resource", .string(resource)), ("version", .string(version)),
-        ])
-        var fields: [(String, CELValue)] = [
-            ("groups", groups), ("name", .string(name)), ("namespace", .string(namespace)),
+        let extra = user.extra.isEmpty ? CELMap.empty : CELMap(user.extra.mapValues { .list($0.map(CELValue.string)) })
+        let userValue = CELMap(
+            recordKeys: Self.userKeys, values: [.map(extra), groups, .string(user.name), .string(user.uid)])
+        let resourceValue = CELMap(
+            recordKeys: Self.resourceKeys, values: [.string(group), .string(resource), .string(version)])
+        var values: [CELValue] = [groups, .string(name), .string(namespace)]
+        values.reserveCapacity(10)
+        if let namespaceLabels { values.append(.map(CELMap(namespaceLabels.mapValues(CELValue.string)))) }
+        values += [
+            .string(operation?.rawValue ?? ""), .map(resourceValue), .string(source.rawValue), .string(subresource),
+            .map(userValue), .string(verb),
         ]
-        fields.reserveCapacity(10)
-        if let namespaceLabels {
-            fields.append(("namespaceLabels", .map(CELMap(namespaceLabels.mapValues(CELValue.string)))))
-        }
-        fields += [
-            ("operation", .string(operation?.rawValue ?? "")), ("resource", .map(resourceValue)),
-            ("source", .string(source.rawValue)), ("subresource", .string(subresource)), ("user", .map(userValue)),
-            ("verb", .string(verb)),
-        ]
-        return .map(CELMap(orderedFields: fields))
+        return .map(
+            CELMap(recordKeys: namespaceLabels == nil ? Self.requestKeys : Self.requestKeysWithLabels, values: values))
     }
 
     /// The `exec` variable, when the request is an exec or attach.
     var celExec: CELValue? {
         exec.map { exec in
             .map(
-                CELMap(orderedFields: [
-                    ("command", .list(exec.command.map(CELValue.string))), ("container", .string(exec.container)),
-                    ("line", .string(exec.line)), ("stdin", .bool(exec.stdin)), ("tty", .bool(exec.tty)),
-                ]))
+                CELMap(
+                    recordKeys: Self.execKeys,
+                    values: [
+                        .list(exec.command.map(CELValue.string)), .string(exec.container), .string(exec.line),
+                        .bool(exec.stdin), .bool(exec.tty),
+                    ]))
         }
     }
 
