@@ -82,15 +82,23 @@ public struct CELMap: Sendable, Hashable, Sequence {
 
     /// A record whose keys, distinct string values in ascending order, are built once and shared
     /// by every map made from them (the engine's per-request variables): one allocation fewer per
-    /// map than `init(orderedFields:)`, and no key strings copied.
+    /// map than `init(orderedFields:)`, and no key strings copied. Up to `recordFieldLimit` keys
+    /// are searched linearly, as there.
     init(recordKeys keys: [CELValue], values: [CELValue]) {
-        assert(keys.count == values.count && keys.count <= Self.recordFieldLimit, "a small record")
+        assert(keys.count == values.count, "a value for each key")
         assert(
             zip(keys, keys.dropFirst()).allSatisfy {
                 if case .string(let a) = $0, case .string(let b) = $1 { return a < b }
                 return false
             }, "keys must be distinct strings in ascending order")
-        storage = Storage(keys: keys, values: values, index: nil)
+        var index: [CELMapKey: Int]?
+        if keys.count > Self.recordFieldLimit {
+            index = Dictionary(
+                uniqueKeysWithValues: keys.enumerated().compactMap { position, key in
+                    CELMapKey(key: key).map { ($0, position) }
+                })
+        }
+        storage = Storage(keys: keys, values: values, index: index)
     }
 
     /// A map over string keys whose values are converted when first read: `keys` must be distinct,

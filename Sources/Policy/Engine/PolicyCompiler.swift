@@ -14,6 +14,10 @@ public final class CompiledPolicy: Sendable {
     /// Positions in `variables` in the order of their names (the last of a repeated name): the
     /// order `CELMap(_:)` gives a dictionary, computed once rather than sorted per request.
     let variableRecordOrder: [Int]
+    /// The names at `variableRecordOrder`, as the keys of the `variables` record.
+    let variableRecordKeys: [CELValue]
+    /// For each variable, whether its expression reads the variables declared before it.
+    let variableReadsVariables: [Bool]
 
     init(
         policy: AccessPolicy, matchConditions: [(name: String, expression: CompiledExpression)],
@@ -27,6 +31,8 @@ public final class CompiledPolicy: Sendable {
         var lastPosition: [String: Int] = [:]
         for (position, variable) in variables.enumerated() { lastPosition[variable.name] = position }
         variableRecordOrder = lastPosition.sorted { $0.key < $1.key }.map(\.value)
+        variableRecordKeys = variableRecordOrder.map { .string(variables[$0].name) }
+        variableReadsVariables = variables.map { $0.expression.program.references("variables") }
     }
 
     /// A class for the same reason as the policy.

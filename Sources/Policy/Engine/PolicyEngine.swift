@@ -66,9 +66,11 @@ public struct PolicyEngine: Sendable {
 
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
         var evaluation = Evaluation(request: request, now: now, options: options, sharedIDs: sharedIDs)
-        for position in index.candidates(group: request.group, resource: request.resource, verb: request.verb) {
-            evaluation.apply(policies[position])
-        }
+        let candidates = index.candidates(group: request.group, resource: request.resource, verb: request.verb)
+        // A result per rule of each candidate that matches (one more when a policy fails): an
+        // upper bound in the usual case, reserved once rather than grown by doubling.
+        evaluation.reserveResults(candidates.reduce(0) { $0 + policies[$1].rules.count })
+        for position in candidates { evaluation.apply(policies[position]) }
         return evaluation.decision()
     }
 }
@@ -100,6 +102,10 @@ private struct Evaluation {
         bindings = RequestBindings(request: request, now: now)
     }
 
+    mutating func reserveResults(_ count: Int) {
+        if count > 0 { results.reserveCapacity(count) }
+    }
+
     mutating func apply(_ compiled: CompiledPolicy) {
         // Read fields of the shared policy rather than copying it out.
         let mode = compiled.policy.mode
@@ -120,7 +126,7 @@ private struct Evaluation {
             var values: [CELValue] = []
             values.reserveCapacity(compiled.variables.count)
             for (position, variable) in compiled.variables.enumerated() {
-                if variable.expression.program.references("variables") {
+                if compiled.variableReadsVariables[position] {
                     let earlier = zip(compiled.variables.prefix(position).map(\.name), values)
                     bindings.variables = .map(CELMap(Dictionary(earlier, uniquingKeysWith: { $1 })))
                 }
@@ -132,7 +138,8 @@ private struct Evaluation {
                 }
             }
             bindings.variables = .map(
-                CELMap(orderedFields: compiled.variableRecordOrder.map { (compiled.variables[$0].name, values[$0]) }))
+                CELMap(recordKeys: compiled.variableRecordKeys, values: compiled.variableRecordOrder.map { values[$0] })
+            )
         }
         for condition in compiled.matchConditions {
             switch run(condition.expression) {

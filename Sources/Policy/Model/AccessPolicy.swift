@@ -220,9 +220,15 @@ public enum SubjectPattern: Sendable, Hashable {
         case .serviceAccount(let namespace, let name):
             // Most callers are people: a cheap check before splitting the name.
             guard user.hasPrefix("system:serviceaccount:") else { return false }
-            let parts = user.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 4, parts[0] == "system", parts[1] == "serviceaccount" else { return false }
-            return namespace.matches(String(parts[2])) && name.matches(String(parts[3]))
+            // The four ':'-separated parts, found in place rather than split into an array.
+            guard let first = user.firstIndex(of: ":"),
+                let second = user[user.index(after: first)...].firstIndex(of: ":"),
+                let third = user[user.index(after: second)...].firstIndex(of: ":"),
+                user[user.index(after: third)...].firstIndex(of: ":") == nil,
+                user[..<first] == "system", user[user.index(after: first)..<second] == "serviceaccount"
+            else { return false }
+            return namespace.matches(String(user[user.index(after: second)..<third]))
+                && name.matches(String(user[user.index(after: third)...]))
         }
     }
 }
