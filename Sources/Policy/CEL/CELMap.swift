@@ -128,7 +128,8 @@ public struct CELMap: Sendable, Hashable, Sequence {
 
     /// The value for `key`, using CEL's heterogeneous numeric key equality.
     public subscript(key: CELValue) -> CELValue? {
-        position(of: key).map(storage.value(at:))
+        guard let position = position(of: key) else { return nil }
+        return storage.value(at: position)
     }
 
     private func position(of key: CELValue) -> Int? {
