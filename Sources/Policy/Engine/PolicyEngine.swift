@@ -4,9 +4,9 @@ import Foundation
 ///
 /// Per request: the index yields the policies that can apply (by resource and verb); each is
 /// matched on resources, verbs, operations, namespaces and subjects, then its `matchConditions`;
-/// its rules are evaluated in order. Outcomes combine as Deny over Review over Allow; Mask and Warn stack. A
-/// policy's `mode` decides whether its outcome is enforced, turned into a warning, or only
-/// recorded. When no rule decides, ``Options/defaultOutcome`` applies.
+/// its rules are evaluated in order. Outcomes combine as Deny over Review over Allow; Mask and
+/// Warn stack. A policy's `mode` decides whether its outcome is enforced, turned into a warning,
+/// or only recorded. When no rule decides, ``Options/defaultOutcome`` applies.
 ///
 /// Immutable and `Sendable`: one engine serves every request concurrently; a reload builds a new
 /// engine (see ``PolicyStore``).
