@@ -99,7 +99,9 @@ struct RequestBindings {
             if let execValue { return execValue }
             execValue = .some(request.celExec)
             return execValue ?? nil
-        case "portForward": return request.celPortForward
+        // null, not unbound, on a port-forward's request-level check: the port is known only per
+        // connection, so port rules are written `portForward != null && portForward.port == …`.
+        case "portForward": return request.celPortForward ?? .null
         case "sql": return request.celSQL
         case "variables": return variables
         case "now":
