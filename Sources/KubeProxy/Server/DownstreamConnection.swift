@@ -11,7 +11,7 @@ import SPDY
 /// stream interception needs on the client side.
 struct DownstreamConnection: Sendable {
     let channel: any Channel
-    private let context: NIOLoopBound<ChannelHandlerContext>
+    let context: NIOLoopBound<ChannelHandlerContext>
 
     /// `context` is the ``ProxyConnectionHandler``'s, which is removed with the HTTP handlers.
     init(context: ChannelHandlerContext) {
@@ -96,7 +96,7 @@ struct DownstreamConnection: Sendable {
     /// Writes the 101, adds the new protocol's handlers after the HTTP ones, then removes those
     /// (the HTTP decoder hands bytes it still holds to the new decoder), all in one event-loop turn.
     /// `install` must not write: the HTTP handlers are still there while it runs.
-    private static func switchProtocols<Result>(
+    static func switchProtocols<Result>(
         _ context: ChannelHandlerContext, headers: HTTPHeaders,
         install: (ChannelPipeline.SynchronousOperations) throws -> Result
     ) throws -> Result {

@@ -10,7 +10,8 @@ import NIOSSL
 ///  idle ──head──▶ receiving ──end──▶ deciding ──respond──▶ idle
 ///                     │ (body > limit)     └──forward──▶ forwarding ──upstream end──▶ idle
 ///                     ▼                    ├──exec/attach──▶ streaming (RemoteCommandInterception)
-///                  refused (413, close)    └──port-forward──▶ spliced (bytes both ways until close)
+///                  refused (413, close)    ├──port-forward──▶ streaming (PortForwardInterception)
+///                                          └──other upgrade──▶ spliced (bytes both ways until close)
 /// ```
 /// Upstream reads pause while the client cannot keep up (watch streams of a slow client do not
 /// fill the proxy's memory), and a client that goes away closes its upstream connection.
@@ -25,7 +26,8 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         case deciding
         case forwarding(Exchange)
         case spliced
-        /// Exec or attach: the handler leaves the pipeline once the client's upgrade is answered.
+        /// Exec, attach or port-forward: the handler leaves the pipeline once the client's upgrade
+        /// is answered.
         case streaming
     }
 
@@ -150,6 +152,8 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 let exchange = Exchange(request: request, clientHead: head, audit: audit)
                 if request.isUpgrade, ["exec", "attach"].contains(audit.info?.subresource ?? "") {
                     self.intercept(context, exchange)
+                } else if request.isUpgrade, audit.info?.isStream == true, audit.info?.subresource == "portforward" {
+                    self.interceptPortForward(context, exchange)
                 } else if request.isUpgrade {
                     self.splice(context, exchange)
                 } else {
@@ -313,9 +317,18 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         Task { await interception.run() }
     }
 
-    /// Port-forward: after the gate allowed the request, the connection becomes a byte pipe to a
-    /// fresh upstream connection (port-forward streams are decoded in a later stage; until then
-    /// they pass through unchanged).
+    /// Port-forward: terminated here and re-originated upstream, each connection checked against
+    /// the port policy and audited.
+    private func interceptPortForward(_ context: ChannelHandlerContext, _ exchange: Exchange) {
+        state = .streaming
+        let interception = PortForwardInterception(
+            request: exchange.request, clientHead: exchange.clientHead, audit: exchange.audit, pool: pool,
+            services: services, policies: gate.policies, downstream: DownstreamConnection(context: context))
+        Task { await interception.run() }
+    }
+
+    /// Other upgrades (e.g. through `pods/proxy`): after the gate allowed the request, the
+    /// connection becomes a byte pipe to a fresh upstream connection.
     private func splice(_ context: ChannelHandlerContext, _ exchange: Exchange) {
         state = .spliced
         let channel = context.channel

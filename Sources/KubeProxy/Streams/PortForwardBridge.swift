@@ -1,0 +1,244 @@
+import NIOCore
+import SPDY
+import Synchronization
+
+/// One forwarded connection on the client's side as the bridge sees it:
+/// ``SPDY/PortForwardConnection`` (SPDY, the WebSocket tunnel, legacy WebSocket channels), or an
+/// in-memory stand-in in tests.
+protocol PortForwardDownstream: Sendable {
+    associatedtype Input: AsyncSequence<ByteBuffer, any Error> & Sendable
+
+    var port: UInt16 { get }
+    var requestID: String { get }
+    /// Ends at the client's half-close; throws when the client resets the connection.
+    var inbound: Input { get }
+    func write(_ bytes: ByteBuffer) async throws
+    func closeWrite() async throws
+    /// Ends the connection normally (both streams finished, no error text).
+    func finish() async
+    /// Ends the connection with `message` on its error stream.
+    func fail(message: String) async
+}
+
+/// The matching connection toward the apiserver: ``SPDY/PortForwardClientConnection``, or an
+/// in-memory stand-in in tests.
+protocol PortForwardUpstream: Sendable {
+    associatedtype Input: AsyncSequence<ByteBuffer, any Error> & Sendable
+
+    /// Ends at the pod side's half-close or reset.
+    var inbound: Input { get }
+    func write(_ bytes: ByteBuffer) async throws
+    func closeWrite() async throws
+    /// The error stream's text once it ends; nil when there was none.
+    func errorMessage() async throws -> String?
+    func reset() async
+}
+
+extension PortForwardConnection: PortForwardDownstream {}
+extension PortForwardClientConnection: PortForwardUpstream {}
+
+/// How a forwarded connection ended, for its audit line.
+enum PortForwardCloseReason: Sendable, Equatable, CustomStringConvertible {
+    /// The pod side finished and the client let go, with no error.
+    case completed
+    /// The client reset the connection while the pod side was still sending.
+    case clientAborted
+    /// The pod side reported an error (refused connection, …), passed on to the client.
+    case upstreamError(String)
+    /// An inspector ended the connection.
+    case refusedByInspector(String)
+    /// The policy refused the port; nothing reached the apiserver.
+    case denied(String)
+    /// The apiserver could not open the connection's streams.
+    case upstreamUnavailable(String)
+
+    var description: String {
+        switch self {
+        case .completed: "completed"
+        case .clientAborted: "client-aborted"
+        case .upstreamError: "upstream-error"
+        case .refusedByInspector: "refused-by-inspector"
+        case .denied: "denied"
+        case .upstreamUnavailable: "upstream-unavailable"
+        }
+    }
+
+    /// The text sent to the client's error stream, if any.
+    var message: String? {
+        switch self {
+        case .completed, .clientAborted: nil
+        case .upstreamError(let text), .refusedByInspector(let text), .denied(let text),
+            .upstreamUnavailable(let text):
+            text
+        }
+    }
+}
+
+/// What crossed one forwarded connection.
+struct PortForwardSummary: Sendable, Equatable {
+    /// Bytes from the client toward the pod, as forwarded (after the inspector).
+    var bytesFromClient: Int
+    /// Bytes from the pod to the client.
+    var bytesToClient: Int
+    var closeReason: PortForwardCloseReason
+}
+
+/// Joins one terminated client connection to its re-originated upstream connection (protocols.md
+/// §5.1, §7.4 item 4): bytes both ways through the inspector, each half-close carried to the other
+/// side as a half-close (never a reset, which would drop bytes in flight), and the upstream's error
+/// text delivered on the client's error stream.
+///
+/// ```
+///  client→pod: bytes ──client FIN──▶ upstream FIN          (client reset ──▶ upstream reset)
+///  pod→client: bytes ──upstream FIN/reset──▶ client FIN
+///  both ended ──▶ upstream error text? ──yes──▶ client error stream ("an error occurred forwarding")
+///                                      └─no──▶ both client streams finished
+/// ```
+/// client-go resets its data stream once the pod side is done, then waits for the error stream's
+/// end: the error is therefore read only after both directions stopped. The bridge knows no
+/// sockets: tests run it on in-memory connections.
+struct PortForwardBridge<Downstream: PortForwardDownstream, Upstream: PortForwardUpstream>: Sendable {
+    let downstream: Downstream
+    let upstream: Upstream
+    let inspector: any PortForwardInspector
+    /// How long the upstream error stream may stay open once both directions have ended.
+    var errorWait: Duration = .seconds(5)
+
+    init(
+        downstream: Downstream, upstream: Upstream, inspector: any PortForwardInspector = PassThroughInspector(),
+        errorWait: Duration = .seconds(5)
+    ) {
+        self.downstream = downstream
+        self.upstream = upstream
+        self.inspector = inspector
+        self.errorWait = errorWait
+    }
+
+    /// How one direction ended.
+    private enum PumpEnd: Sendable, Equatable {
+        case finished
+        /// The source was reset (client) or the destination could not be written.
+        case aborted
+        case refused(String)
+    }
+
+    func run() async -> PortForwardSummary {
+        // Read from the start: the upstream may report (and end) before any byte flows.
+        let upstreamError = Task { () -> String? in
+            do {
+                return try await upstream.errorMessage()
+            } catch {
+                return nil
+            }
+        }
+        let firstEnded = FirstEnded()
+        let fromClient = Task { await pumpClientToPod(firstEnded, upstreamError: upstreamError) }
+        let down = await pumpPodToClient(firstEnded)
+
+        // The pod side has finished writing. The kubelet ends the pair right after (its error
+        // stream, with any text), whatever the client does, so the client is not waited for: a
+        // client that waits for the error stream before it lets go would otherwise never get it.
+        // An error stream that never ends must not hold the connection open either.
+        let errorWait = down.end == .finished ? self.errorWait : .zero
+        let deadline = Task {
+            try await Task.sleep(for: errorWait)
+            upstreamError.cancel()
+        }
+        let text = await upstreamError.value
+        deadline.cancel()
+        // Nothing the client still sends has anywhere to go.
+        fromClient.cancel()
+        let up = await fromClient.value
+
+        var summary = PortForwardSummary(bytesFromClient: up.bytes, bytesToClient: down.bytes, closeReason: .completed)
+        if case .refused(let message) = up.end {
+            summary.closeReason = .refusedByInspector(message)
+        } else if case .refused(let message) = down.end {
+            summary.closeReason = .refusedByInspector(message)
+        } else if up.end == .aborted && firstEnded.direction == .clientToPod || down.end == .aborted {
+            // What the pod side reports after the client let go is the echo of that reset.
+            summary.closeReason = .clientAborted
+        } else if let text {
+            summary.closeReason = .upstreamError(text)
+        }
+        if let message = summary.closeReason.message {
+            await downstream.fail(message: message)
+        } else {
+            await downstream.finish()
+        }
+        return summary
+    }
+
+    /// Client bytes to the pod; the client's FIN becomes the upstream FIN, its reset an upstream
+    /// reset.
+    private func pumpClientToPod(
+        _ firstEnded: FirstEnded, upstreamError: Task<String?, Never>
+    ) async -> (bytes: Int, end: PumpEnd) {
+        var total = 0
+        do {
+            for try await chunk in downstream.inbound where chunk.readableBytes > 0 {
+                switch await inspector.inspect(chunk, direction: .clientToPod) {
+                case .forward(let bytes):
+                    try await upstream.write(bytes)
+                    total += bytes.readableBytes
+                case .refuse(let message):
+                    // The refusal is the connection's last word: the pod side's is not waited for.
+                    upstreamError.cancel()
+                    await upstream.reset()
+                    return (total, .refused(message))
+                }
+            }
+        } catch {
+            firstEnded.mark(.clientToPod)
+            await upstream.reset()
+            return (total, .aborted)
+        }
+        firstEnded.mark(.clientToPod)
+        do {
+            try await upstream.closeWrite()
+        } catch {
+            return (total, .aborted)
+        }
+        return (total, .finished)
+    }
+
+    /// Pod bytes to the client; the end of the upstream side becomes the client's FIN.
+    private func pumpPodToClient(_ firstEnded: FirstEnded) async -> (bytes: Int, end: PumpEnd) {
+        var total = 0
+        do {
+            for try await chunk in upstream.inbound where chunk.readableBytes > 0 {
+                switch await inspector.inspect(chunk, direction: .podToClient) {
+                case .forward(let bytes):
+                    do {
+                        try await downstream.write(bytes)
+                    } catch {
+                        // The client is gone: stop the pod side too.
+                        await upstream.reset()
+                        return (total, .aborted)
+                    }
+                    total += bytes.readableBytes
+                case .refuse(let message):
+                    await upstream.reset()
+                    return (total, .refused(message))
+                }
+            }
+        } catch {
+            // An aborted upstream stream: its error stream says why, if anything does.
+        }
+        firstEnded.mark(.podToClient)
+        try? await downstream.closeWrite()
+        return (total, .finished)
+    }
+}
+
+/// Which direction of a connection stopped first: a client reset that comes first is an abort,
+/// one that follows the pod side's end is how client-go always lets go.
+private final class FirstEnded: Sendable {
+    private let first = Mutex<PortForwardDirection?>(nil)
+
+    func mark(_ direction: PortForwardDirection) {
+        first.withLock { if $0 == nil { $0 = direction } }
+    }
+
+    var direction: PortForwardDirection? { first.withLock { $0 } }
+}

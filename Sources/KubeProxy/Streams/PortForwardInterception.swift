@@ -1,0 +1,375 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Policy
+import Prometheus
+import SPDY
+import Synchronization
+
+/// One authorized port-forward, terminated at the proxy and re-originated (protocols.md §5, §7.1
+/// option 4), as exec is in ``RemoteCommandInterception``: why terminate rather than splice is in
+/// docs/proxy.md.
+///
+/// ```
+///  client transport? ──no──▶ 400/403
+///        │
+///  upstream TLS + SPDY upgrade (portforward.k8s.io, the gate's impersonation headers)
+///        ├──refused──▶ the apiserver's response, as is (RBAC 403, a missing pod)
+///  101 to the client (SPDY, the WebSocket tunnel, or legacy WebSocket channels)
+///        │
+///  each connection (data+error pair, port, requestID):
+///     policy with portForward.port ──Deny/Review──▶ the message on its error stream; audit
+///        └──Allow──▶ upstream pair, same port and requestID ──▶ bridge (inspector) ──▶ audit
+///  client or upstream gone ──▶ both closed ──▶ session audit and metrics
+/// ```
+/// Nothing the client sends reaches the apiserver before the upstream accepted the request and
+/// the policy allowed the connection's port, and the client's credentials never leave the proxy.
+struct PortForwardInterception: Sendable {
+    let request: UpstreamRequest
+    let clientHead: HTTPRequestHead
+    let audit: AuditRecord
+    let pool: UpstreamConnectionPool
+    let services: ProxyServices
+    let policies: PolicyStore
+    let downstream: DownstreamConnection
+    var inspectors = PortForwardInspectors.passThrough
+
+    /// The subprotocols of legacy WebSocket port-forward served to clients (language clients; "" too).
+    static let legacyWebSocketProtocols = WebSocketPortForwardServer.protocolVersions
+
+    /// The transport the client asked for.
+    enum ClientTransport: Sendable, Equatable {
+        case spdy
+        /// `SPDY/3.1+portforward.k8s.io`: SPDY inside WebSocket messages (kubectl ≥ 1.31).
+        case tunnel(key: String)
+        /// Legacy channels (`?ports=`), `protocolName` empty when the client offered none.
+        case webSocket(key: String, protocolName: String, ports: [UInt16])
+
+        /// Its name in the audit record.
+        var name: String {
+            switch self {
+            case .spdy: "spdy/\(PortForwardProtocol.version)"
+            case .tunnel: "websocket/\(KubernetesWebSocket.portForwardTunnelProtocol)"
+            case .webSocket(_, let protocolName, _):
+                "websocket/\(protocolName.isEmpty ? "channel" : protocolName)"
+            }
+        }
+
+        /// The `transport` label of the session metric.
+        var metricLabel: String {
+            if case .spdy = self { return "spdy" }
+            return "websocket"
+        }
+    }
+
+    /// Reads the client's upgrade request: SPDY offering `portforward.k8s.io`, the WebSocket tunnel,
+    /// or legacy WebSocket with `ports`.
+    static func clientTransport(_ headers: HTTPHeaders, uri: String) -> Result<ClientTransport, KubernetesStatusError> {
+        let upgrade = headers["Upgrade"].map { $0.lowercased() }
+        if upgrade.contains(where: { $0.contains("websocket") }) {
+            guard headers.first(name: "Sec-WebSocket-Version") == "13",
+                let key = headers.first(name: "Sec-WebSocket-Key"), !key.isEmpty
+            else {
+                return .failure(.init(.badRequest("a WebSocket upgrade needs Sec-WebSocket-Version 13 and a key")))
+            }
+            if KubernetesWebSocket.negotiate(headers, supported: [KubernetesWebSocket.portForwardTunnelProtocol])
+                != nil
+            {
+                return .success(.tunnel(key: key))
+            }
+            let protocolName: String
+            if !headers.contains(name: "Sec-WebSocket-Protocol") {
+                protocolName = ""
+            } else if let chosen = KubernetesWebSocket.negotiate(headers, supported: legacyWebSocketProtocols) {
+                protocolName = chosen
+            } else {
+                let supported = [KubernetesWebSocket.portForwardTunnelProtocol] + legacyWebSocketProtocols
+                return .failure(
+                    .init(.badRequest("supported WebSocket subprotocols: \(supported.joined(separator: ", "))")))
+            }
+            let query = RequestInfo.query(of: uri)["ports"] ?? []
+            // Each port once: its connection's request id upstream is the port (as Teleport does).
+            guard let ports = WebSocketPortForwardServer.ports(queryItems: query.map { ("ports", $0) }),
+                ports.count <= 127, Set(ports).count == ports.count
+            else {
+                return .failure(
+                    .init(
+                        .badRequest(
+                            "WebSocket port-forward needs 1 to 127 distinct ports as ?ports=, each in 1-65535")))
+            }
+            return .success(.webSocket(key: key, protocolName: protocolName, ports: ports))
+        }
+        guard SPDYHandshake.offeredProtocolVersions(headers).contains(PortForwardProtocol.version) else {
+            return .failure(.init(.forbidden("supported port-forward protocol: \(PortForwardProtocol.version)")))
+        }
+        return .success(.spdy)
+    }
+
+    func run() async {
+        var audit = self.audit
+        let transport: ClientTransport
+        switch Self.clientTransport(clientHead.headers, uri: request.head.uri) {
+        case .success(let chosen): transport = chosen
+        case .failure(let refusal):
+            return await refuse(refusal.status, audit: &audit)
+        }
+
+        // Upstream first: its refusal (RBAC, a missing pod) is what the client must see.
+        let upstreamChannel: any Channel
+        do {
+            upstreamChannel = try await pool.connect(on: downstream.channel.eventLoop, http: false).get()
+        } catch {
+            services.metrics.recordUpstreamError()
+            return await refuse(.unavailable("the Kubernetes API server is unreachable: \(error)"), audit: &audit)
+        }
+        downstream.channel.closeFuture.whenComplete { _ in upstreamChannel.close(promise: nil) }
+        let handshake: SPDYClientUpgradeResult
+        do {
+            handshake = try await SPDYClientHandshake.upgrade(
+                channel: upstreamChannel, method: .POST, uri: request.head.uri,
+                headers: RemoteCommandInterception.upstreamHeaders(request.head.headers),
+                protocolVersions: [PortForwardProtocol.version])
+        } catch {
+            upstreamChannel.close(promise: nil)
+            services.metrics.recordUpstreamError()
+            return await refuse(.badGateway("the upgrade to the Kubernetes API server failed: \(error)"), audit: &audit)
+        }
+        let upstreamSession: SPDYSession
+        switch handshake {
+        case .rejected(let head, let body):
+            upstreamChannel.close(promise: nil)
+            audit.responseCode = Int(head.status.code)
+            services.record(audit)
+            return await downstream.refuse(head, body: body)
+        case .upgraded(let session, _):
+            upstreamSession = session
+        }
+
+        let client: PortForwardSession
+        do {
+            switch transport {
+            case .spdy:
+                let session = try await downstream.acceptSPDY(protocolVersion: PortForwardProtocol.version)
+                client = PortForwardSPDYServer.accept(session: session)
+            case .tunnel(let key):
+                client = PortForwardSPDYServer.accept(session: try await downstream.acceptPortForwardTunnel(key: key))
+            case .webSocket(let key, let protocolName, let ports):
+                client = try await downstream.acceptLegacyPortForward(
+                    key: key, protocolName: protocolName, ports: ports)
+            }
+        } catch {
+            await upstreamSession.close()
+            downstream.channel.close(promise: nil)
+            audit.annotations["portcullis.dev/session-error"] = "\(error)"
+            audit.responseCode = 101
+            services.record(audit)
+            return
+        }
+
+        audit.responseCode = 101
+        audit.annotations["portcullis.dev/transport"] = transport.name
+        var started = audit
+        started.stage = "ResponseStarted"
+        services.record(started)
+
+        // The apiserver's side gone means every connection is: kubectl reports the lost connection.
+        let upstreamLost = UpstreamLoss()
+        let downstreamChannel = downstream.channel
+        upstreamSession.closeFuture.whenComplete { _ in
+            if downstreamChannel.isActive { upstreamLost.set() }
+            Task { await client.close() }
+        }
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let upstream = PortForwardClientSession(session: upstreamSession)
+        let base = audit
+        let totals = await withTaskGroup(of: PortForwardConnectionRecord.self) { group in
+            for await connection in client.connections {
+                group.addTask { await self.serve(connection, upstream: upstream, session: base) }
+            }
+            var totals = PortForwardSessionTotals()
+            for await record in group { totals.add(record) }
+            return totals
+        }
+        await upstream.close()
+        let elapsed = clock.now - start
+
+        audit.annotations.merge(totals.annotations) { _, new in new }
+        audit.annotations["portcullis.dev/duration-seconds"] = PortForwardInterception.seconds(elapsed)
+        let lost = upstreamLost.isSet
+        if lost {
+            audit.annotations["portcullis.dev/session-error"] =
+                "the connection to the Kubernetes API server ended before the client's"
+        }
+        services.record(audit)
+        services.metrics.recordSession(
+            subresource: "portforward", transport: transport.metricLabel, outcome: lost ? "error" : "success",
+            duration: elapsed)
+    }
+
+    /// One forwarded connection: the port policy, then the bridge; always one audit line.
+    private func serve(
+        _ connection: PortForwardConnection, upstream: PortForwardClientSession, session: AuditRecord
+    ) async -> PortForwardConnectionRecord {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let context = PortForwardConnectionContext(
+            sessionID: session.auditID, user: (session.impersonatedUser ?? session.user)?.name ?? "",
+            namespace: session.info?.namespace ?? "", pod: session.info?.name ?? "", port: connection.port,
+            requestID: connection.requestID)
+        let inspector = inspectors.inspector(for: context)
+        let decision = Self.connectionDecision(
+            engine: policies.engine, audit: session, uri: request.head.uri, port: connection.port,
+            protocolName: inspector.name, now: Date())
+
+        let summary: PortForwardSummary
+        if let refusal = Self.refusal(decision, port: connection.port) {
+            await connection.fail(message: refusal)
+            summary = PortForwardSummary(bytesFromClient: 0, bytesToClient: 0, closeReason: .denied(refusal))
+        } else {
+            do {
+                let pair = try await upstream.connect(port: connection.port, requestID: connection.requestID)
+                summary = await PortForwardBridge(downstream: connection, upstream: pair, inspector: inspector).run()
+            } catch {
+                let message = "the Kubernetes API server refused the connection's streams: \(error)"
+                await connection.fail(message: message)
+                services.metrics.recordUpstreamError()
+                summary = PortForwardSummary(
+                    bytesFromClient: 0, bytesToClient: 0, closeReason: .upstreamUnavailable(message))
+            }
+        }
+        let record = PortForwardConnectionRecord(
+            port: connection.port, requestID: connection.requestID, decision: decision, inspector: inspector.name,
+            summary: summary, duration: clock.now - start)
+        services.audit.write(record.auditRecord(session: session))
+        services.metrics.recordPortForwardConnection(record)
+        return record
+    }
+
+    /// A duration in seconds with milliseconds, as the exec records write it.
+    static func seconds(_ duration: Duration) -> String {
+        String(
+            format: "%.3f",
+            Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
+    private func refuse(_ status: KubernetesStatus, audit: inout AuditRecord) async {
+        audit.responseCode = status.code
+        services.record(audit)
+        await downstream.refuse(status)
+    }
+
+    /// The policy decision for one connection: the request's attributes plus `portForward`, with
+    /// the policies in force now (a reload applies to the next connection). A request without an
+    /// identity cannot get here; if it did, it is refused.
+    static func connectionDecision(
+        engine: PolicyEngine, audit: AuditRecord, uri: String, port: UInt16, protocolName: String, now: Date
+    ) -> Decision {
+        guard let info = audit.info, let user = audit.impersonatedUser ?? audit.user else {
+            return Decision(outcome: .deny, message: "port-forward connection without an identity")
+        }
+        var attributes = info.attributes(user: user, query: RequestInfo.query(of: uri))
+        attributes.portForward = .init(port: Int(port), protocol: protocolName)
+        return engine.evaluate(attributes, now: now)
+    }
+
+    /// The text for the connection's error stream when the decision refuses it; nil to forward.
+    /// kubectl prints it as "an error occurred forwarding LOCAL -> PORT: TEXT".
+    static func refusal(_ decision: Decision, port: UInt16) -> String? {
+        let message = decision.message.isEmpty ? "port \(port) may not be forwarded" : decision.message
+        switch decision.outcome {
+        case .allow: return nil
+        case .deny: return "Forbidden: \(message)"
+        case .review:
+            return "Forbidden: \(message) (a port that needs review cannot wait for an approval per connection;"
+                + " this connection is refused)"
+        }
+    }
+}
+
+/// One connection's outcome, for its audit line, the metrics and the session's totals.
+struct PortForwardConnectionRecord: Sendable {
+    let port: UInt16
+    let requestID: String
+    let decision: Decision
+    let inspector: String
+    let summary: PortForwardSummary
+    let duration: Duration
+
+    /// A line joined to the session's by its auditID (the session id): the connection's decision,
+    /// port, bytes each way, duration and why it closed.
+    func auditRecord(session: AuditRecord) -> AuditRecord {
+        var record = session
+        record.stage = "ResponseComplete"
+        record.decision = decision
+        switch summary.closeReason {
+        case .denied: record.responseCode = 403
+        case .upstreamUnavailable: record.responseCode = 502
+        default: record.responseCode = 101
+        }
+        record.annotations["portcullis.dev/port-forward-connection"] = requestID
+        record.annotations["portcullis.dev/port"] = String(port)
+        record.annotations["portcullis.dev/inspector"] = inspector
+        record.annotations["portcullis.dev/bytes-in"] = String(summary.bytesFromClient)
+        record.annotations["portcullis.dev/bytes-out"] = String(summary.bytesToClient)
+        record.annotations["portcullis.dev/duration-seconds"] = PortForwardInterception.seconds(duration)
+        record.annotations["portcullis.dev/close-reason"] = summary.closeReason.description
+        if let message = summary.closeReason.message {
+            record.annotations["portcullis.dev/connection-error"] = message
+        }
+        return record
+    }
+}
+
+/// What a port-forward session's end record adds up.
+struct PortForwardSessionTotals: Sendable, Equatable {
+    var connections = 0
+    var denied = 0
+    var bytesIn = 0
+    var bytesOut = 0
+
+    mutating func add(_ record: PortForwardConnectionRecord) {
+        connections += 1
+        if case .denied = record.summary.closeReason { denied += 1 }
+        bytesIn += record.summary.bytesFromClient
+        bytesOut += record.summary.bytesToClient
+    }
+
+    var annotations: [String: String] {
+        [
+            "portcullis.dev/connections": String(connections), "portcullis.dev/connections-denied": String(denied),
+            "portcullis.dev/bytes-in": String(bytesIn), "portcullis.dev/bytes-out": String(bytesOut),
+        ]
+    }
+}
+
+extension ProxyMetrics {
+    /// One finished port-forward connection, by how it closed, and the bytes it carried.
+    func recordPortForwardConnection(_ record: PortForwardConnectionRecord) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "portforward_connections", unitName: "total",
+                helpText: "Port-forward connections, by how they closed (denied, completed, upstream-error, ...)."),
+            labels: [("close_reason", record.summary.closeReason.description)]
+        ).increment()
+        for (direction, bytes) in [
+            ("client-to-pod", record.summary.bytesFromClient), ("pod-to-client", record.summary.bytesToClient),
+        ] {
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    namespace: "portcullis", subsystem: "proxy", metricName: "portforward", unitName: "bytes_total",
+                    helpText: "Bytes carried by port-forward connections, by direction."),
+                labels: [("direction", direction)]
+            ).increment(by: Int64(bytes))
+        }
+    }
+}
+
+/// Set when the apiserver's side of a session closed while the client's was still open.
+private final class UpstreamLoss: Sendable {
+    private let value = Mutex(false)
+
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}
