@@ -178,7 +178,15 @@ let package = Package(
         .testTarget(name: "CELDifferentialTests", dependencies: ["Policy"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["TestSupport", "Webhook", "Policy", "KubeProxy"],
+            name: "IntegrationTests",
+            dependencies: [
+                "TestSupport", "Webhook", "Policy", "KubeProxy", "SPDY",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: strict),
     ]

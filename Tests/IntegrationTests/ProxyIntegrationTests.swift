@@ -50,6 +50,9 @@ struct ProxyIntegrationTests {
             let engine = try PolicyEngine(paths: [
                 Paths.packageRoot.appendingPathComponent("manifests/policies/examples").path,
                 Paths.packageRoot.appendingPathComponent("Tests/IntegrationTests/Fixtures/proxy-policies.yaml").path,
+                Paths.packageRoot.appendingPathComponent(
+                    "Tests/IntegrationTests/Fixtures/proxy-portforward-policies.yaml"
+                ).path,
             ])
             let upstream = try UpstreamConfiguration.kubeconfig(cluster.kubeconfig(for: "proxy").path)
             let chain = AuthenticatorChain([

@@ -17,15 +17,21 @@ public final class LoopbackServer: @unchecked Sendable {
     public let port: Int
     private let listener: Int32
     private let behaviour: Behaviour
+    private let lock = NSLock()
+    private var accepted = 0
 
-    public init(_ behaviour: Behaviour) throws {
+    /// How many connections reached the server so far.
+    public var acceptedConnections: Int { lock.withLock { accepted } }
+
+    /// - Parameter port: 0 for any free port.
+    public init(_ behaviour: Behaviour, port: Int = 0) throws {
         self.behaviour = behaviour
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw TestSupportError("socket: errno \(errno)") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
+        address.sin_port = UInt16(port).bigEndian
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -40,7 +46,7 @@ public final class LoopbackServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
         }
         self.listener = listener
-        port = Int(UInt16(bigEndian: address.sin_port))
+        self.port = Int(UInt16(bigEndian: address.sin_port))
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 
@@ -53,6 +59,7 @@ public final class LoopbackServer: @unchecked Sendable {
         while true {
             let connection = accept(listener, nil, nil)
             if connection < 0 { return }
+            lock.withLock { accepted += 1 }
             let behaviour = self.behaviour
             Thread.detachNewThread {
                 Self.serve(connection, behaviour)
