@@ -156,6 +156,44 @@ extension ProxyIntegrationTests {
     }
 
     @Test(
+        "20 concurrent connections over one kubectl session to 4 pod ports: every answer is its own server's",
+        .timeLimit(.minutes(2)), arguments: ["1.27", "1.33"])
+    func portForwardConcurrentConnections(minor: String) async throws {
+        let running = try await Fixture.shared.start()
+        let bodies = (0..<4).map { server in
+            Data((0..<(200_000 + server * 1_000)).map { UInt8(truncatingIfNeeded: $0 &* (server * 2 + 3)) })
+        }
+        let servers = try bodies.map { try LoopbackServer(.http(body: $0)) }
+        let (forward, local) = try await Self.startPortForward(minor: minor, ports: servers.map(\.port))
+        defer { forward.stop() }
+        let localPorts = try servers.map { try #require(local[$0.port]) }
+        let answers = try await withThrowingTaskGroup(of: (Int, Data).self) { group in
+            for index in 0..<20 {
+                let server = index % 4
+                group.addTask { (server, try await LoopbackClient.httpGet(port: localPorts[server])) }
+            }
+            var answers: [(Int, Data)] = []
+            for try await answer in group { answers.append(answer) }
+            return answers
+        }
+        #expect(answers.count == 20)
+        for (server, body) in answers {
+            #expect(body == bodies[server], "server \(server): \(body.count) bytes")
+        }
+        #expect(forward.isRunning, "\(forward.transcript)")
+        for (server, body) in zip(servers, bodies) {
+            let lines = try await Self.connectionAudit(running, port: server.port, count: 5)
+            let head = "HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            #expect(lines.count == 5)
+            #expect(
+                lines.allSatisfy {
+                    ($0["annotations"] as? [String: String])?["portcullis.dev/bytes-out"]
+                        == String(head.utf8.count + body.count)
+                })
+        }
+    }
+
+    @Test(
         "one session carries a refused and an allowed connection; the tunnel and legacy channels forward too",
         .timeLimit(.minutes(1)))
     func portForwardSessionProtocols() async throws {

@@ -12,7 +12,7 @@ import Testing
 /// The port-forward bridge between two real SPDY sessions on loopback TCP: the SPDY module's
 /// port-forward client plays kubectl, its server plays the kubelet, and the proxy's side is the
 /// same server and client that ``PortForwardInterception`` uses.
-@Suite("PortForwardBridge over real SPDY sessions")
+@Suite("PortForwardBridge over real SPDY sessions", .timeLimit(.minutes(1)))
 struct PortForwardBridgeTests {
     /// kubectl's end, the kubelet's end, and the proxy's connections as the bridge gets them.
     struct Wiring {
@@ -138,6 +138,71 @@ struct PortForwardBridgeTests {
             let result = try await summary
             #expect(result.closeReason == .completed)
             #expect(result.bytesFromClient == 18)
+        }
+    }
+
+    @Test("20 concurrent connections on one session each get their own bytes back, none mixed")
+    func concurrentConnections() async throws {
+        try await Self.withWiring { wiring in
+            let count = 20
+            // The kubelet echoes each connection, prefixed with its request id.
+            let kubelet = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    var served = 0
+                    for await connection in wiring.kubelet.connections {
+                        group.addTask {
+                            let received = (try? await Self.collect(connection.inbound)) ?? []
+                            try? await connection.write(ByteBuffer(bytes: Array(connection.requestID.utf8) + received))
+                            await connection.finish()
+                        }
+                        served += 1
+                        if served == count { break }
+                    }
+                }
+            }
+            let proxy = Task {
+                await withTaskGroup(of: PortForwardSummary.self) { group in
+                    var bridged = 0
+                    for await connection in wiring.proxyClients.connections {
+                        group.addTask {
+                            guard
+                                let upstream = try? await wiring.proxyUpstream.connect(
+                                    port: connection.port, requestID: connection.requestID)
+                            else {
+                                return PortForwardSummary(
+                                    bytesFromClient: 0, bytesToClient: 0, closeReason: .upstreamUnavailable("test"))
+                            }
+                            return await PortForwardBridge(downstream: connection, upstream: upstream).run()
+                        }
+                        bridged += 1
+                        if bridged == count { break }
+                    }
+                    var summaries: [PortForwardSummary] = []
+                    for await summary in group { summaries.append(summary) }
+                    return summaries
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<count {
+                    group.addTask {
+                        let requestID = "r\(index)"
+                        let payload = (0..<(64 << 10)).map { UInt8(truncatingIfNeeded: $0 &* (index + 3)) }
+                        let forwarded = try await wiring.kubectl.connect(
+                            port: UInt16(1000 + index), requestID: requestID)
+                        try await forwarded.write(ByteBuffer(bytes: payload))
+                        try await forwarded.closeWrite()
+                        let answer = try await Self.collect(forwarded.inbound)
+                        #expect(answer == Array(requestID.utf8) + payload, "connection \(index)")
+                        await forwarded.reset()
+                        #expect(try await forwarded.errorMessage() == nil)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            await kubelet.value
+            let summaries = await proxy.value
+            #expect(summaries.count == count)
+            #expect(summaries.allSatisfy { $0.closeReason == .completed && $0.bytesFromClient == 64 << 10 })
         }
     }
 
