@@ -91,12 +91,12 @@ struct PortForwardSummary: Sendable, Equatable {
 /// ```
 ///  client→pod: bytes ──client FIN──▶ upstream FIN          (client reset ──▶ upstream reset)
 ///  pod→client: bytes ──upstream FIN/reset──▶ client FIN
-///  both ended ──▶ upstream error text? ──yes──▶ client error stream ("an error occurred forwarding")
-///                                      └─no──▶ both client streams finished
+///  pod side ended, then its error stream ──▶ text? ──yes──▶ client error stream
+///                                                 └─no──▶ both client streams finished
 /// ```
 /// client-go resets its data stream once the pod side is done, then waits for the error stream's
-/// end: the error is therefore read only after both directions stopped. The bridge knows no
-/// sockets: tests run it on in-memory connections.
+/// end, which is why the error is passed on only at the end. The bridge knows no sockets: tests
+/// run it on real SPDY sessions in-process.
 struct PortForwardBridge<Downstream: PortForwardDownstream, Upstream: PortForwardUpstream>: Sendable {
     let downstream: Downstream
     let upstream: Upstream
@@ -135,19 +135,7 @@ struct PortForwardBridge<Downstream: PortForwardDownstream, Upstream: PortForwar
         let fromClient = Task { await pumpClientToPod(firstEnded, upstreamError: upstreamError) }
         let down = await pumpPodToClient(firstEnded)
 
-        // The pod side has finished writing. The kubelet ends the pair right after (its error
-        // stream, with any text), whatever the client does, so the client is not waited for: a
-        // client that waits for the error stream before it lets go would otherwise never get it.
-        // An error stream that never ends must not hold the connection open either.
-        let errorWait = down.end == .finished ? self.errorWait : .zero
-        let deadline = Task {
-            try await Task.sleep(for: errorWait)
-            upstreamError.cancel()
-        }
-        let text = await upstreamError.value
-        deadline.cancel()
-        // Nothing the client still sends has anywhere to go.
-        fromClient.cancel()
+        let text = await podSideEnd(after: down.end, upstreamError: upstreamError, fromClient: fromClient)
         let up = await fromClient.value
 
         var summary = PortForwardSummary(bytesFromClient: up.bytes, bytesToClient: down.bytes, closeReason: .completed)
@@ -167,6 +155,47 @@ struct PortForwardBridge<Downstream: PortForwardDownstream, Upstream: PortForwar
             await downstream.finish()
         }
         return summary
+    }
+
+    /// Waits, once the pod side has stopped writing, for the end of the pair: the upstream error
+    /// stream's end (the kubelet closes it when it is done, whatever the client does; a client
+    /// that waits for it before letting go would otherwise never get it), after which nothing the
+    /// client sends has anywhere to go; or the client's end, after which the error stream gets
+    /// ``errorWait`` (one that never ends must not hold the connection open). A runtime that
+    /// still reads the client's bytes after its pod stopped writing keeps the pair open, and so the
+    /// client direction.
+    private func podSideEnd(
+        after end: PumpEnd, upstreamError: Task<String?, Never>, fromClient: Task<(bytes: Int, end: PumpEnd), Never>
+    ) async -> String? {
+        guard end == .finished else {
+            // The client is gone or an inspector refused: nothing more is read from either side.
+            upstreamError.cancel()
+            fromClient.cancel()
+            return nil
+        }
+        var deadline: Task<Void, any Error>?
+        _ = await withTaskGroup(of: PairEnd.self) { group in
+            group.addTask {
+                _ = await upstreamError.value; return .errorStream
+            }
+            group.addTask {
+                _ = await fromClient.value; return .client
+            }
+            switch await group.next() {
+            case .client:
+                let errorWait = self.errorWait
+                deadline = Task {
+                    try await Task.sleep(for: errorWait)
+                    upstreamError.cancel()
+                }
+            case .errorStream, nil:
+                fromClient.cancel()
+            }
+            // The other child ends soon now: the client side was cancelled, or the error stream
+            // has its deadline.
+        }
+        deadline?.cancel()
+        return await upstreamError.value
     }
 
     /// Client bytes to the pod; the client's FIN becomes the upstream FIN, its reset an upstream
@@ -229,6 +258,11 @@ struct PortForwardBridge<Downstream: PortForwardDownstream, Upstream: PortForwar
         try? await downstream.closeWrite()
         return (total, .finished)
     }
+}
+
+/// Which came first once the pod side stopped writing: the end of its error stream, or the client's.
+private enum PairEnd: Sendable {
+    case errorStream, client
 }
 
 /// Which direction of a connection stopped first: a client reset that comes first is an abort,

@@ -68,12 +68,15 @@ struct PortForwardBridgeTests {
     /// The proxy's part for one connection: the upstream pair with the same port and request id,
     /// then the bridge.
     static func bridgeNext(
-        _ wiring: Wiring, inspector: any PortForwardInspector = PassThroughInspector()
+        _ wiring: Wiring, inspector: any PortForwardInspector = PassThroughInspector(),
+        errorWait: Duration = .seconds(5)
     ) async throws -> PortForwardSummary {
         var connections = wiring.proxyClients.connections.makeAsyncIterator()
         let connection = try #require(await connections.next())
         let upstream = try await wiring.proxyUpstream.connect(port: connection.port, requestID: connection.requestID)
-        return await PortForwardBridge(downstream: connection, upstream: upstream, inspector: inspector).run()
+        return await PortForwardBridge(
+            downstream: connection, upstream: upstream, inspector: inspector, errorWait: errorWait
+        ).run()
     }
 
     static func collect(_ stream: InboundByteStream) async throws -> [UInt8] {
@@ -203,6 +206,34 @@ struct PortForwardBridgeTests {
             let summaries = await proxy.value
             #expect(summaries.count == count)
             #expect(summaries.allSatisfy { $0.closeReason == .completed && $0.bytesFromClient == 64 << 10 })
+        }
+    }
+
+    @Test("a pod side that stopped writing but still reads keeps the client's direction open")
+    func podStillReads() async throws {
+        try await Self.withWiring { wiring in
+            let upload = [UInt8](repeating: 0x5A, count: 256 << 10)
+            let kubelet = Task { () -> Int in
+                var connections = wiring.kubelet.connections.makeAsyncIterator()
+                guard let connection = await connections.next() else { return -1 }
+                try await connection.write(ByteBuffer(string: "ready"))
+                try await connection.closeWrite()
+                let received = try await Self.collect(connection.inbound)
+                await connection.finish()
+                return received.count
+            }
+            async let summary = Self.bridgeNext(wiring, errorWait: .milliseconds(100))
+            let forwarded = try await wiring.kubectl.connect(port: 9000)
+            #expect(try await Self.collect(forwarded.inbound) == Array("ready".utf8))
+            // Well past the error stream's grace: the pair is still open upstream, so it waits.
+            try await Task.sleep(for: .milliseconds(500))
+            try await forwarded.write(ByteBuffer(bytes: upload))
+            try await forwarded.closeWrite()
+            #expect(try await forwarded.errorMessage() == nil)
+            #expect(try await kubelet.value == upload.count)
+            let result = try await summary
+            #expect(result.closeReason == .completed)
+            #expect(result.bytesFromClient == upload.count)
         }
     }
 
