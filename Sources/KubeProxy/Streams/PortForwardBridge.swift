@@ -51,6 +51,8 @@ enum PortForwardCloseReason: Sendable, Equatable, CustomStringConvertible {
     case denied(String)
     /// The apiserver could not open the connection's streams.
     case upstreamUnavailable(String)
+    /// The connection to the apiserver died while the connection was open.
+    case upstreamLost(String)
 
     var description: String {
         switch self {
@@ -60,6 +62,7 @@ enum PortForwardCloseReason: Sendable, Equatable, CustomStringConvertible {
         case .refusedByInspector: "refused-by-inspector"
         case .denied: "denied"
         case .upstreamUnavailable: "upstream-unavailable"
+        case .upstreamLost: "upstream-lost"
         }
     }
 
@@ -68,7 +71,7 @@ enum PortForwardCloseReason: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .completed, .clientAborted: nil
         case .upstreamError(let text), .refusedByInspector(let text), .denied(let text),
-            .upstreamUnavailable(let text):
+            .upstreamUnavailable(let text), .upstreamLost(let text):
             text
         }
     }
@@ -103,20 +106,32 @@ struct PortForwardBridge<Downstream: PortForwardDownstream, Upstream: PortForwar
     let inspector: any PortForwardInspector
     /// How long the upstream error stream may stay open once both directions have ended.
     var errorWait: Duration = .seconds(5)
+    /// Whether the apiserver connection is still up: an upstream stream that ends because that
+    /// connection died is a loss, never the pod's clean end (which the client would take for a
+    /// complete transfer).
+    let upstreamAlive: @Sendable () -> Bool
 
     init(
         downstream: Downstream, upstream: Upstream, inspector: any PortForwardInspector = PassThroughInspector(),
-        errorWait: Duration = .seconds(5)
+        errorWait: Duration = .seconds(5), upstreamAlive: @escaping @Sendable () -> Bool = { true }
     ) {
         self.downstream = downstream
         self.upstream = upstream
         self.inspector = inspector
         self.errorWait = errorWait
+        self.upstreamAlive = upstreamAlive
+    }
+
+    /// What the client's error stream says when the apiserver connection died.
+    static var lostMessage: String {
+        "the connection to the Kubernetes API server was lost; the forwarded connection is incomplete"
     }
 
     /// How one direction ended.
     private enum PumpEnd: Sendable, Equatable {
         case finished
+        /// The upstream side ended because the apiserver connection died.
+        case lost
         /// The source was reset (client) or the destination could not be written.
         case aborted
         case refused(String)
@@ -143,6 +158,8 @@ struct PortForwardBridge<Downstream: PortForwardDownstream, Upstream: PortForwar
             summary.closeReason = .refusedByInspector(message)
         } else if case .refused(let message) = down.end {
             summary.closeReason = .refusedByInspector(message)
+        } else if down.end == .lost {
+            summary.closeReason = .upstreamLost(Self.lostMessage)
         } else if up.end == .aborted && firstEnded.direction == .clientToPod || down.end == .aborted {
             // What the pod side reports after the client let go is the echo of that reset.
             summary.closeReason = .clientAborted
@@ -255,6 +272,7 @@ struct PortForwardBridge<Downstream: PortForwardDownstream, Upstream: PortForwar
             // An aborted upstream stream: its error stream says why, if anything does.
         }
         firstEnded.mark(.podToClient)
+        guard upstreamAlive() else { return (total, .lost) }
         try? await downstream.closeWrite()
         return (total, .finished)
     }

@@ -186,7 +186,10 @@ struct PortForwardInterception: Sendable {
         let base = audit
         let totals = await withTaskGroup(of: PortForwardConnectionRecord.self) { group in
             for await connection in client.connections {
-                group.addTask { await self.serve(connection, upstream: upstream, session: base) }
+                group.addTask {
+                    await self.serve(
+                        connection, upstream: upstream, upstreamChannel: upstreamSession.channel, session: base)
+                }
             }
             var totals = PortForwardSessionTotals()
             for await record in group { totals.add(record) }
@@ -210,7 +213,8 @@ struct PortForwardInterception: Sendable {
 
     /// One forwarded connection: the port policy, then the bridge; always one audit line.
     private func serve(
-        _ connection: PortForwardConnection, upstream: PortForwardClientSession, session: AuditRecord
+        _ connection: PortForwardConnection, upstream: PortForwardClientSession, upstreamChannel: any Channel,
+        session: AuditRecord
     ) async -> PortForwardConnectionRecord {
         let clock = ContinuousClock()
         let start = clock.now
@@ -230,7 +234,10 @@ struct PortForwardInterception: Sendable {
         } else {
             do {
                 let pair = try await upstream.connect(port: connection.port, requestID: connection.requestID)
-                summary = await PortForwardBridge(downstream: connection, upstream: pair, inspector: inspector).run()
+                summary = await PortForwardBridge(
+                    downstream: connection, upstream: pair, inspector: inspector,
+                    upstreamAlive: { upstreamChannel.isActive }
+                ).run()
             } catch {
                 let message = "the Kubernetes API server refused the connection's streams: \(error)"
                 await connection.fail(message: message)
@@ -305,7 +312,7 @@ struct PortForwardConnectionRecord: Sendable {
         record.decision = decision
         switch summary.closeReason {
         case .denied: record.responseCode = 403
-        case .upstreamUnavailable: record.responseCode = 502
+        case .upstreamUnavailable, .upstreamLost: record.responseCode = 502
         default: record.responseCode = 101
         }
         record.annotations["portcullis.dev/port-forward-connection"] = requestID

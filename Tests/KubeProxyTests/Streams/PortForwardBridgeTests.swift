@@ -20,6 +20,8 @@ struct PortForwardBridgeTests {
         let kubelet: PortForwardSession
         let proxyClients: PortForwardSession
         let proxyUpstream: PortForwardClientSession
+        /// The proxy's connection to the "apiserver".
+        let upstreamSession: SPDYSession
     }
 
     static func withWiring(_ body: (Wiring) async throws -> Void) async throws {
@@ -30,7 +32,7 @@ struct PortForwardBridgeTests {
             kubectl: PortForwardClientSession(session: downstream.client),
             kubelet: PortForwardSPDYServer.accept(session: upstream.server),
             proxyClients: PortForwardSPDYServer.accept(session: downstream.server),
-            proxyUpstream: PortForwardClientSession(session: upstream.client))
+            proxyUpstream: PortForwardClientSession(session: upstream.client), upstreamSession: upstream.client)
         try await body(wiring)
         await downstream.client.close()
         await upstream.client.close()
@@ -74,8 +76,10 @@ struct PortForwardBridgeTests {
         var connections = wiring.proxyClients.connections.makeAsyncIterator()
         let connection = try #require(await connections.next())
         let upstream = try await wiring.proxyUpstream.connect(port: connection.port, requestID: connection.requestID)
+        let channel = wiring.upstreamSession.channel
         return await PortForwardBridge(
-            downstream: connection, upstream: upstream, inspector: inspector, errorWait: errorWait
+            downstream: connection, upstream: upstream, inspector: inspector, errorWait: errorWait,
+            upstreamAlive: { channel.isActive }
         ).run()
     }
 
@@ -234,6 +238,31 @@ struct PortForwardBridgeTests {
             let result = try await summary
             #expect(result.closeReason == .completed)
             #expect(result.bytesFromClient == upload.count)
+        }
+    }
+
+    @Test("an apiserver connection that dies mid-transfer is a failure on the client's error stream, not an end")
+    func upstreamLost() async throws {
+        try await Self.withWiring { wiring in
+            let kubelet = Task {
+                var connections = wiring.kubelet.connections.makeAsyncIterator()
+                guard let connection = await connections.next() else { return }
+                try await connection.write(ByteBuffer(string: "partial"))
+                // Then the apiserver connection goes away, mid-transfer.
+                try await Task.sleep(for: .milliseconds(100))
+                await wiring.upstreamSession.close()
+            }
+            async let summary = Self.bridgeNext(wiring)
+            let forwarded = try await wiring.kubectl.connect(port: 5432)
+            try await forwarded.write(ByteBuffer(string: "query"))
+            #expect(try await Self.collect(forwarded.inbound) == Array("partial".utf8))
+            #expect(
+                try await forwarded.errorMessage()
+                    == PortForwardBridge<PortForwardConnection, PortForwardClientConnection>.lostMessage)
+            try await kubelet.value
+            let result = try await summary
+            #expect(result.closeReason.description == "upstream-lost")
+            #expect(result.bytesToClient == 7)
         }
     }
 
