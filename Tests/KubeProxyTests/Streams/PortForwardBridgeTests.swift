@@ -388,6 +388,50 @@ struct PortForwardInterceptionTests {
         }
     }
 
+    @Test("each connection's audit line and metrics carry its port, bytes, close reason and decision")
+    func connectionRecord() throws {
+        var session = AuditRecord(
+            request: ProxyRequest(
+                head: HTTPRequestHead(
+                    version: .http1_1, method: .POST, uri: "/api/v1/namespaces/dev/pods/web/portforward"),
+                body: ByteBuffer(), clientCertificates: [], remoteAddress: "127.0.0.1", receivedAt: Date()))
+        session.annotations["portcullis.dev/transport"] = "spdy/portforward.k8s.io"
+        let denied = PortForwardConnectionRecord(
+            port: 22, requestID: "3",
+            decision: Decision(outcome: .deny, decidedBy: .init(policy: "ports", rule: "no-ssh"), message: "no"),
+            inspector: "tcp",
+            summary: .init(bytesFromClient: 0, bytesToClient: 0, closeReason: .denied("Forbidden: no")),
+            duration: .milliseconds(1500))
+        let line = denied.auditRecord(session: session)
+        #expect(line.auditID == session.auditID)
+        #expect(line.responseCode == 403)
+        let annotations = line.allAnnotations
+        #expect(annotations["portcullis.dev/port"] == "22")
+        #expect(annotations["portcullis.dev/port-forward-connection"] == "3")
+        #expect(annotations["portcullis.dev/close-reason"] == "denied")
+        #expect(annotations["portcullis.dev/connection-error"] == "Forbidden: no")
+        #expect(annotations["portcullis.dev/duration-seconds"] == "1.500")
+        #expect(annotations["portcullis.dev/decision"] == "Deny")
+        #expect(annotations["portcullis.dev/rule"] == "no-ssh")
+        #expect(annotations["portcullis.dev/session"] == session.auditID)
+        #expect(annotations["portcullis.dev/transport"] == "spdy/portforward.k8s.io")
+
+        let allowed = PortForwardConnectionRecord(
+            port: 80, requestID: "4", decision: Decision(outcome: .allow), inspector: "tcp",
+            summary: .init(bytesFromClient: 10, bytesToClient: 2000, closeReason: .completed), duration: .seconds(1))
+        var totals = PortForwardSessionTotals()
+        totals.add(denied)
+        totals.add(allowed)
+        #expect(totals == PortForwardSessionTotals(connections: 2, denied: 1, bytesIn: 10, bytesOut: 2000))
+
+        let metrics = ProxyMetrics()
+        metrics.recordPortForwardConnection(denied)
+        metrics.recordPortForwardConnection(allowed)
+        let text = metrics.render()
+        #expect(text.contains(#"portcullis_proxy_portforward_connections_total{close_reason="denied"} 1"#), "\(text)")
+        #expect(text.contains(#"portcullis_proxy_portforward_bytes_total{direction="pod-to-client"} 2000"#), "\(text)")
+    }
+
     @Test("each connection is judged with its port; a denied port gets the policy's message")
     func portPolicy() throws {
         let engine = PolicyEngine(
