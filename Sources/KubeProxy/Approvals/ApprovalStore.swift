@@ -23,6 +23,10 @@ public protocol ApprovalStore: Sendable {
     /// Finds an active approval that covers exactly `request` (same requester, verb, resource,
     /// object and command), or a pending one; otherwise files it.
     func check(_ request: AccessRequest.Spec, now: Date) async throws -> ApprovalVerdict
+
+    /// The AccessRequest `name`, as the clock leaves it at `now`: what a held command line polls
+    /// while it waits for a decision.
+    func accessRequest(named name: String, now: Date) async throws -> AccessRequest
 }
 
 extension AccessRequest.Spec {

@@ -16,6 +16,8 @@ public struct ClusterApprovals: ApprovalStore {
     }
 
     static let fingerprintLabel = "portcullis.dev/fingerprint"
+    /// Pending requests in the cluster expire by the webhook's rules, not by this proxy's clock.
+    static let unboundedLifetime: TimeInterval = 100 * 365 * 86400
 
     var collection: String { "/apis/\(PolicyAPI.group)/\(PolicyAPI.version)/namespaces/\(namespace)/accessrequests" }
 
@@ -39,6 +41,13 @@ public struct ClusterApprovals: ApprovalStore {
         let created = try await client.json(.POST, collection, object)
         let name = (created["metadata"] as? [String: Any])?["name"] as? String ?? "?"
         return .requested(request: name)
+    }
+
+    public func accessRequest(named name: String, now: Date) async throws -> AccessRequest {
+        let object = try await client.json(.GET, "\(collection)/\(name)")
+        let request = try JSONDecoder().decode(AccessRequest.self, from: JSONSerialization.data(withJSONObject: object))
+        // The cluster's objects age only when the webhook sees a change: apply the clock here.
+        return request.aged(at: now, pendingLifetime: Self.unboundedLifetime)
     }
 
     func requests(fingerprint: String) async throws -> [AccessRequest] {

@@ -91,6 +91,10 @@ public actor LocalApprovals: ApprovalStore {
         return requests[name] ?? decided
     }
 
+    public func accessRequest(named name: String, now: Date) throws(ApprovalsError) -> AccessRequest {
+        try get(name, now: now)
+    }
+
     public func get(_ name: String, now: Date) throws(ApprovalsError) -> AccessRequest {
         age(at: now)
         guard let request = requests[name] else { throw Self.notFound(name) }

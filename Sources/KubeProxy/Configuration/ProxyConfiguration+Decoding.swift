@@ -54,11 +54,16 @@ extension ProxyConfiguration.TokenReview {
 }
 
 extension ProxyConfiguration.Approvals {
-    private enum Keys: String, CodingKey { case namespace, store }
+    private enum Keys: String, CodingKey { case namespace, store, lineWaitSeconds }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         namespace = try container.decodeIfPresent(String.self, forKey: .namespace) ?? "portcullis-system"
+        lineWaitSeconds = try container.decodeIfPresent(Int.self, forKey: .lineWaitSeconds)
+        if let lineWaitSeconds, lineWaitSeconds < 1 {
+            throw ProxyConfiguration.Error(
+                description: "approvals.lineWaitSeconds must be at least 1, not \(lineWaitSeconds)")
+        }
         let store = try container.decodeIfPresent(String.self, forKey: .store) ?? "auto"
         guard let parsed = Store(rawValue: store) else {
             throw ProxyConfiguration.Error(

@@ -13,7 +13,7 @@ import Yams
 ///   staticTokenFile: /etc/portcullis/tokens.csv
 ///   oidc: [{issuerURL: https://issuer, clientID: kubernetes, usernameClaim: email, groupsClaim: groups}]
 ///   tokenReview: {enabled: true, audiences: []}
-/// approvals: {namespace: portcullis-system, store: auto}   # auto | cluster | local
+/// approvals: {namespace: portcullis-system, store: auto, lineWaitSeconds: 300}   # store: auto | cluster | local
 /// audit: {path: /var/log/portcullis/audit.jsonl}
 /// recordings: {directory: /var/log/portcullis/sessions, input: false, failClosed: false}
 /// management: {host: 0.0.0.0, port: 9090}
@@ -89,6 +89,9 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
     public struct Approvals: Sendable, Codable, Equatable {
         public var namespace = "portcullis-system"
         public var store = Store.auto
+        /// How long a command line typed into an exec session waits for approval (default
+        /// ``LineCheckSettings/defaultApprovalTimeout``).
+        public var lineWaitSeconds: Int?
 
         /// Where AccessRequests live.
         public enum Store: String, Sendable, Codable, Equatable, CaseIterable {
@@ -100,9 +103,16 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
             case local
         }
 
-        public init(namespace: String = "portcullis-system", store: Store = .auto) {
+        public init(namespace: String = "portcullis-system", store: Store = .auto, lineWaitSeconds: Int? = nil) {
             self.namespace = namespace
             self.store = store
+            self.lineWaitSeconds = lineWaitSeconds
+        }
+
+        /// How typed lines are checked, as these settings ask.
+        public var lineChecks: LineCheckSettings {
+            LineCheckSettings(
+                approvalTimeout: lineWaitSeconds.map { .seconds($0) } ?? LineCheckSettings.defaultApprovalTimeout)
         }
     }
 
@@ -201,7 +211,8 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         "authentication.oidc[]": [
             "issuerURL", "clientID", "usernameClaim", "usernamePrefix", "groupsClaim", "groupsPrefix", "caFile",
         ],
-        "authentication.tokenReview": ["enabled", "audiences"], "approvals": ["namespace", "store"], "audit": ["path"],
+        "authentication.tokenReview": ["enabled", "audiences"], "approvals": ["namespace", "store", "lineWaitSeconds"],
+        "audit": ["path"],
         "recordings": ["directory", "input", "failClosed"],
         "management": ["host", "port"],
     ]

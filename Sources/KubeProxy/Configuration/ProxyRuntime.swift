@@ -49,7 +49,8 @@ public final class ProxyRuntime: Sendable {
                     ? configuration.tls.clientCAFile : nil),
             upstream: upstream, policies: policies, authenticate: chain.callerAuthenticator,
             approvals: approvals, audit: try AuditLog(path: configuration.audit.path),
-            recordings: configuration.recordings?.settings, metrics: metrics, logger: logger)
+            recordings: configuration.recordings?.settings,
+            lineChecks: configuration.approvals?.lineChecks ?? LineCheckSettings(), metrics: metrics, logger: logger)
         let port = try await server.start()
         var management: ManagementServer?
         var managementPort: Int?

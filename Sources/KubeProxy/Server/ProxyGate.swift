@@ -43,6 +43,8 @@ struct UpstreamRequest: Sendable {
     var warnings: [String]
     var masks: [Decision.Mask]
     var isWatch: Bool
+    /// What the policies were asked about this request (exec and attach check typed lines with it).
+    var attributes: RequestAttributes?
 }
 
 /// Decides every request: who is calling, what they ask for, and what the policies say. The NIO
@@ -164,7 +166,7 @@ struct ProxyGate: Sendable {
         return .forward(
             UpstreamRequest(
                 head: head, body: body, isUpgrade: isUpgrade, warnings: decision.warnings, masks: decision.masks,
-                isWatch: info.verb == "watch"),
+                isWatch: info.verb == "watch", attributes: info.isStream ? attributes : nil),
             audit)
     }
 

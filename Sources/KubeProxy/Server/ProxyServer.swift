@@ -48,8 +48,8 @@ public final class ProxyServer: Sendable {
     public init(
         configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
         authenticate: @escaping CallerAuthenticator, approvals: (any ApprovalStore)?, audit: AuditLog,
-        recordings: SessionRecordingSettings? = nil, metrics: ProxyMetrics = ProxyMetrics(),
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        recordings: SessionRecordingSettings? = nil, lineChecks: LineCheckSettings = LineCheckSettings(),
+        metrics: ProxyMetrics = ProxyMetrics(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.proxy")
     ) throws {
         self.configuration = configuration
@@ -58,7 +58,7 @@ public final class ProxyServer: Sendable {
             policies: policies, authenticate: authenticate,
             upstreamHost: upstream.port == 443 ? upstream.host : "\(upstream.host):\(upstream.port)",
             authorization: pool.authorization, approvals: approvals)
-        self.services = ProxyServices(audit: audit, metrics: metrics, recordings: recordings)
+        self.services = ProxyServices(audit: audit, metrics: metrics, recordings: recordings, lineChecks: lineChecks)
         self.group = group
         self.logger = logger
     }
@@ -67,15 +67,16 @@ public final class ProxyServer: Sendable {
     public convenience init(
         configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
         authenticate: @escaping CallerAuthenticator, approvalsNamespace: String? = nil, audit: AuditLog,
-        recordings: SessionRecordingSettings? = nil, metrics: ProxyMetrics = ProxyMetrics(),
-        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        recordings: SessionRecordingSettings? = nil, lineChecks: LineCheckSettings = LineCheckSettings(),
+        metrics: ProxyMetrics = ProxyMetrics(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.proxy")
     ) throws {
         try self.init(
             configuration: configuration, upstream: upstream, policies: policies, authenticate: authenticate,
             approvals: try approvalsNamespace.map {
                 ClusterApprovals(client: try KubernetesClient(configuration: upstream, group: group), namespace: $0)
-            }, audit: audit, recordings: recordings, metrics: metrics, group: group, logger: logger)
+            }, audit: audit, recordings: recordings, lineChecks: lineChecks, metrics: metrics, group: group,
+            logger: logger)
     }
 
     /// Binds and starts serving; returns the bound port.

@@ -7,11 +7,16 @@ final class ProxyServices: Sendable {
     let metrics: ProxyMetrics
     /// nil: exec and attach sessions are not recorded.
     let recordings: SessionRecordingSettings?
+    let lineChecks: LineCheckSettings
 
-    init(audit: AuditLog, metrics: ProxyMetrics, recordings: SessionRecordingSettings? = nil) {
+    init(
+        audit: AuditLog, metrics: ProxyMetrics, recordings: SessionRecordingSettings? = nil,
+        lineChecks: LineCheckSettings = LineCheckSettings()
+    ) {
         self.audit = audit
         self.metrics = metrics
         self.recordings = recordings
+        self.lineChecks = lineChecks
     }
 
     /// Records a finished request in the audit log and the metrics.

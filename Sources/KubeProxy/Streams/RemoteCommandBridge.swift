@@ -34,13 +34,15 @@ protocol RemoteCommandUpstream: Sendable {
 extension RemoteCommandSession: RemoteCommandDownstream {}
 extension RemoteCommandClientSession: RemoteCommandUpstream {}
 
-/// Sees everything that crosses a bridge, in order per stream (recording, later per-line checks).
-/// Each call is awaited before the bytes go on, so a slow observer slows the session instead of
-/// buffering without bound.
+/// Sees everything that crosses a bridge, in order per stream (the recording). Each call is
+/// awaited before the bytes go on, so a slow observer slows the session instead of buffering
+/// without bound.
 protocol RemoteCommandObserver: Sendable {
     func stdin(_ data: ByteBuffer) async
     func output(_ data: ByteBuffer, stream: RemoteCommandStreamType) async
     func resize(_ size: TerminalSize) async
+    /// A decision taken inside the session (a checked command line).
+    func marker(_ label: String) async
 }
 
 /// What happened in a bridged session, for the audit record and the recording's last marker.
@@ -52,6 +54,8 @@ struct RemoteCommandSummary: Sendable, Equatable {
     var bytesOut: Int
     /// Whether the status came from upstream (false: synthesized after a loss).
     var upstreamStatus: Bool
+    /// The typed lines checked, when a line guard watched stdin.
+    var lines: StdinLineGuard.Counts?
 }
 
 /// Joins a terminated client session to a re-originated upstream session (protocols.md §7.1
@@ -70,17 +74,21 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
     let downstream: Downstream
     let upstream: Upstream
     let observer: (any RemoteCommandObserver)?
+    /// Checks each command line typed on stdin before the command sees its end (nil: stdin goes
+    /// up as it comes).
+    var lineGuard: StdinLineGuard?
     /// A pause before the first output goes down: client-go's WebSocket executor drops messages
     /// that arrive before it has registered its streams, which a fast command beats.
     var outputDelay: Duration = .zero
 
     init(
         downstream: Downstream, upstream: Upstream, observer: (any RemoteCommandObserver)? = nil,
-        outputDelay: Duration = .zero
+        lineGuard: StdinLineGuard? = nil, outputDelay: Duration = .zero
     ) {
         self.downstream = downstream
         self.upstream = upstream
         self.observer = observer
+        self.lineGuard = lineGuard
         self.outputDelay = outputDelay
     }
 
@@ -116,25 +124,38 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
         input.cancel()
         await downstream.finish(status: summary.status)
         await upstream.close()
-        summary.bytesIn = await input.value
+        (summary.bytesIn, summary.lines) = await input.value
         return summary
     }
 
-    /// Client stdin to upstream; its end becomes the upstream half-close. Returns the bytes sent.
-    private func pumpInput() async -> Int {
-        guard let stdin = downstream.stdin else { return 0 }
+    /// Client stdin to upstream, through the line guard if there is one; its end becomes the
+    /// upstream half-close. Returns the bytes read from the client and the lines checked.
+    private func pumpInput() async -> (Int, StdinLineGuard.Counts?) {
+        guard let stdin = downstream.stdin else { return (0, lineGuard?.counts) }
+        var lineGuard = self.lineGuard
+        let io = BridgeLineIO(downstream: downstream, upstream: upstream, observer: observer)
         var total = 0
         do {
             for try await chunk in stdin {
                 await observer?.stdin(chunk)
-                try await upstream.writeStdin(chunk)
+                if var active = lineGuard {
+                    defer { lineGuard = active }
+                    try await active.process(chunk, io: io)
+                } else {
+                    try await upstream.writeStdin(chunk)
+                }
                 total += chunk.readableBytes
             }
-            try await upstream.closeStdin()
+            if var active = lineGuard {
+                defer { lineGuard = active }
+                try await active.finish(io: io)
+            } else {
+                try await upstream.closeStdin()
+            }
         } catch {
             // The client aborted stdin, or upstream is gone: the output side sees the rest.
         }
-        return total
+        return (total, lineGuard?.counts)
     }
 
     private func pumpResizes() async {
@@ -179,4 +200,37 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
         }
         return (total, false)
     }
+}
+
+/// The line guard's view of a bridge: stdin goes up; notices go down on stdout (the terminal) or
+/// stderr (without a terminal, when the client reads it), and into the recording as output.
+private struct BridgeLineIO<Downstream: RemoteCommandDownstream, Upstream: RemoteCommandUpstream>: LineGuardIO {
+    let downstream: Downstream
+    let upstream: Upstream
+    let observer: (any RemoteCommandObserver)?
+
+    func forward(_ bytes: [UInt8]) async throws {
+        guard !bytes.isEmpty else { return }
+        try await upstream.writeStdin(ByteBuffer(bytes: bytes))
+    }
+
+    func closeInput() async throws { try await upstream.closeStdin() }
+
+    func notify(_ text: String) async {
+        let options = downstream.options
+        let buffer = ByteBuffer(string: text)
+        let stream: RemoteCommandStreamType
+        if options.stderr && !options.tty {
+            stream = .stderr
+            try? await downstream.writeStderr(buffer)
+        } else if options.stdout {
+            stream = .stdout
+            try? await downstream.writeStdout(buffer)
+        } else {
+            return  // the client reads no output: the audit record and the recording still say why
+        }
+        await observer?.output(buffer, stream: stream)
+    }
+
+    func marker(_ label: String) async { await observer?.marker(label) }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Policy
 import SPDY
 
 /// One authorized exec or attach, terminated at the proxy and re-originated (protocols.md §7.1
@@ -23,6 +24,9 @@ struct RemoteCommandInterception: Sendable {
     let audit: AuditRecord
     let pool: UpstreamConnectionPool
     let services: ProxyServices
+    /// For the lines typed into the session.
+    let policies: PolicyStore
+    let approvals: (any ApprovalStore)?
     let downstream: DownstreamConnection
 
     /// The WebSocket subprotocols served to clients (binary v5 and v4, base64 v4); the legacy v1
@@ -182,10 +186,11 @@ struct RemoteCommandInterception: Sendable {
         services.record(started)
         for label in Self.decisionMarkers(audit) { await recorder?.marker(label) }
 
+        let lineGuard = makeLineGuard(options: options, audit: &audit)
         let clock = ContinuousClock()
         let start = clock.now
         let bridge = RemoteCommandBridge(
-            downstream: client, upstream: upstream, observer: recorder,
+            downstream: client, upstream: upstream, observer: recorder, lineGuard: lineGuard,
             outputDelay: Self.isWebSocket(transport) ? Self.webSocketOutputDelay : .zero)
         let summary = await bridge.run()
         let elapsed = clock.now - start
@@ -199,6 +204,20 @@ struct RemoteCommandInterception: Sendable {
         services.metrics.recordSession(
             subresource: audit.info?.subresource ?? "", transport: Self.isWebSocket(transport) ? "websocket" : "spdy",
             outcome: Self.outcome(summary.status), duration: elapsed)
+    }
+
+    /// A guard on stdin when the session has one and some policy in force reads `exec.line` for
+    /// this request; otherwise nil, and stdin goes up untouched.
+    private func makeLineGuard(options: RemoteCommandOptions, audit: inout AuditRecord) -> StdinLineGuard? {
+        guard options.stdin, let attributes = request.attributes, let info = audit.info else { return nil }
+        let readers = policies.engine.execLinePolicies(for: attributes, now: audit.receivedAt)
+        guard !readers.isEmpty else { return nil }
+        audit.annotations["portcullis.dev/line-checks"] = readers.joined(separator: ",")
+        return StdinLineGuard(
+            terminal: options.tty,
+            judge: ExecLineJudge(
+                policies: policies, attributes: attributes, info: info, approvals: approvals,
+                settings: services.lineChecks))
     }
 
     private func refuse(_ status: KubernetesStatus, audit: inout AuditRecord) async {
@@ -261,6 +280,11 @@ struct RemoteCommandInterception: Sendable {
             "portcullis.dev/duration-seconds": String(
                 format: "%.3f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
         ]
+        if let lines = summary.lines {
+            annotations["portcullis.dev/lines-checked"] = String(lines.checked)
+            annotations["portcullis.dev/lines-blocked"] = String(lines.blocked)
+            annotations["portcullis.dev/lines-approved"] = String(lines.approved)
+        }
         if let code = exitCode(summary.status) {
             annotations["portcullis.dev/exit-code"] = String(code)
         } else if case .failure(let message, _, _) = summary.status {

@@ -17,6 +17,21 @@ struct ApprovalsConfigurationTests {
         }
     }
 
+    @Test("a line's wait for approval defaults to five minutes and can be set; it must be positive")
+    func lineWait() throws {
+        let omitted = try ProxyConfiguration.parse(Self.base + "approvals: {namespace: x}\n", file: "p.yaml")
+        #expect(omitted.approvals?.lineChecks.approvalTimeout == .seconds(300))
+        #expect(LineCheckSettings.defaultApprovalTimeout == .seconds(300))
+        let set = try ProxyConfiguration.parse(Self.base + "approvals: {lineWaitSeconds: 45}\n", file: "p.yaml")
+        #expect(set.approvals?.lineWaitSeconds == 45)
+        #expect(set.approvals?.lineChecks.approvalTimeout == .seconds(45))
+        #expect {
+            try ProxyConfiguration.parse(Self.base + "approvals: {lineWaitSeconds: 0}\n", file: "p.yaml")
+        } throws: { error in
+            "\(error)".contains("approvals.lineWaitSeconds must be at least 1, not 0")
+        }
+    }
+
     @Test("an unknown store or setting is an error that names it")
     func strict() {
         #expect {

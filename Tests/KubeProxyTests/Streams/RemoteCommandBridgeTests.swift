@@ -240,4 +240,5 @@ final class RecordingObserver: RemoteCommandObserver, @unchecked Sendable {
         lock.withLock { log.append("\(stream) " + String(buffer: data)) }
     }
     func resize(_ size: TerminalSize) async { lock.withLock { log.append("r \(size)") } }
+    func marker(_ label: String) async { lock.withLock { log.append("m " + label) } }
 }
