@@ -1,0 +1,132 @@
+import Foundation
+import Sandbox
+import TestSupport
+import Testing
+
+/// Each command line typed into an exec session is checked before the shell runs it: real kubectl
+/// in a pty → Portcullis → the apiserver → the node agent's `sh` (dash) on a real pty.
+///
+/// The remote commands run on this machine (the node agent runs them locally), so the tests can
+/// look at the files a line would have touched. Shell output that must come from running a line
+/// (not from the terminal echoing it) is computed by the shell: `$((6*7))` prints 42.
+extension ProxyIntegrationTests {
+    @Test(
+        "exec -it: ls works, rm -rf of a file is blocked with the policy's message, and the shell goes on",
+        .timeLimit(.minutes(3)), arguments: ["1.27", "1.33"])
+    func interactiveLineBlocked(minor: String) async throws {
+        let running = try await Fixture.shared.start()
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let path = "/tmp/portcullis-line-\(id)"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("keep\n".utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let terminal = try TerminalSession(
+            executable: try Kubectl.named(minor).path,
+            arguments: [
+                "--kubeconfig", try running.kubeconfig(.bob).path, "-n", "prod", "exec", "-it", "web", "-c", "app",
+                "--", "sh", "-c", "echo line-\(id); exec sh",
+            ],
+            environment: Kubectl.environment(home: try Paths.makeScratchDirectory("home")))
+        try await terminal.waitFor("line-\(id)")
+        terminal.send("ls \(path) && echo listed-$((6*7))\r")
+        try await terminal.waitFor("listed-42")
+        #expect(terminal.transcript.contains("\(path)\r\n"), "ls printed the file")
+
+        terminal.send("rm -rf \(path)\r")
+        try await terminal.waitFor(
+            "[portcullis] blocked by policy exec-guardrails/no-recursive-delete: recursive deletes are blocked in production"
+        )
+        terminal.send("echo after-$((6*7))\r")
+        try await terminal.waitFor("after-42")
+        #expect(FileManager.default.fileExists(atPath: path), "the blocked line did not run")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "keep\n")
+
+        terminal.send("exit 0\r")
+        #expect(try await terminal.waitForExit() == 0, "\(terminal.transcript)")
+        #expect(FileManager.default.fileExists(atPath: path))
+
+        let (end, _) = try await Self.sessionAudit(running, containing: "line-\(id)")
+        let annotations = try #require(end["annotations"] as? [String: String])
+        #expect(annotations["portcullis.dev/line-checks"]?.contains("exec-guardrails") == true, "\(annotations)")
+        #expect(annotations["portcullis.dev/lines-blocked"] == "1", "\(annotations)")
+        #expect(annotations["portcullis.dev/lines-approved"] == "0")
+        #expect(Int(annotations["portcullis.dev/lines-checked"] ?? "") ?? 0 >= 4, "\(annotations)")
+        let cast = try Asciicast(contentsOf: try #require(annotations["portcullis.dev/recording"]))
+        let markers = cast.events.filter { $0.code == "m" }.map(\.data)
+        #expect(markers.contains("line blocked by policy exec-guardrails/no-recursive-delete: rm -rf \(path)"))
+        #expect(markers.contains("line allowed"))
+        let output = cast.events.filter { $0.code == "o" }.map(\.data).joined()
+        #expect(output.contains("[portcullis] blocked by policy exec-guardrails/no-recursive-delete"))
+    }
+
+    @Test(
+        "exec -it: a Review line runs only after another identity approves it with portcullis approve",
+        .timeLimit(.minutes(3)))
+    func interactiveLineApproved() async throws {
+        let running = try await Fixture.shared.start()
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let path = "/tmp/portcullis-approved-\(id)"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let terminal = try TerminalSession(
+            executable: try Kubectl.named("1.33").path,
+            arguments: [
+                "--kubeconfig", try running.kubeconfig(.alice).path, "-n", "dev", "exec", "-it", "web", "-c", "app",
+                "--", "sh", "-c", "echo review-\(id); exec sh",
+            ],
+            environment: Kubectl.environment(home: try Paths.makeScratchDirectory("home")))
+        try await terminal.waitFor("review-\(id)")
+        terminal.send("touch \(path) && echo touched-$((6*7))\r")
+        try await terminal.waitFor("[portcullis] touching approved files needs approval: waiting for approval ar-")
+        let name = try #require(terminal.transcript.firstMatch(of: /waiting for approval (ar-[a-z0-9]+)/)?.1)
+            .description
+        #expect(terminal.transcript.contains("run `portcullis approve -n \(running.approvalsNamespace) \(name)`"))
+        try await Task.sleep(for: .seconds(1))
+        #expect(!FileManager.default.fileExists(atPath: path), "nothing runs before the approval")
+
+        let own = try await Self.portcullis([
+            "approve", "-n", running.approvalsNamespace, name, "--kubeconfig", try running.kubeconfig(.alice).path,
+        ])
+        #expect(own.exitCode == 1, "the requester cannot approve their own line")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let approved = try await Self.portcullis([
+            "approve", "-n", running.approvalsNamespace, name, "--kubeconfig", try running.kubeconfig(.bob).path,
+        ])
+        #expect(approved.exitCode == 0, "\(approved.standardError)")
+        try await terminal.waitFor("[portcullis] approved by bob")
+        try await terminal.waitFor("touched-42")
+        #expect(FileManager.default.fileExists(atPath: path))
+
+        terminal.send("exit 0\r")
+        #expect(try await terminal.waitForExit() == 0, "\(terminal.transcript)")
+        let (end, _) = try await Self.sessionAudit(running, containing: "review-\(id)")
+        let annotations = try #require(end["annotations"] as? [String: String])
+        #expect(annotations["portcullis.dev/lines-approved"] == "1", "\(annotations)")
+        #expect(annotations["portcullis.dev/lines-blocked"] == "0", "\(annotations)")
+        let cast = try Asciicast(contentsOf: try #require(annotations["portcullis.dev/recording"]))
+        #expect(
+            cast.events.contains {
+                $0.code == "m" && $0.data.hasPrefix("line approved by bob (\(running.approvalsNamespace)/\(name))")
+            })
+    }
+
+    @Test("exec -i without a terminal: lines before a blocked one run, the blocked one and the rest never do")
+    func pipedLineBlocked() async throws {
+        let running = try await Fixture.shared.start()
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let path = "/tmp/portcullis-piped-\(id)"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("keep\n".utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try await Self.kubectl(
+            ["-n", "prod", "exec", "-i", "web", "-c", "app", "--", "sh", "-c", "echo piped-\(id); exec sh"], as: .bob,
+            input: "echo one-$((6*7))\nrm -rf \(path)\necho two-$((6*7))\n")
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput == "piped-\(id)\none-42\n")
+        #expect(
+            result.standardError.contains(
+                "[portcullis] blocked by policy exec-guardrails/no-recursive-delete: recursive deletes are blocked"),
+            "\(result.standardError)")
+        #expect(FileManager.default.fileExists(atPath: path))
+        let (end, _) = try await Self.sessionAudit(running, containing: "piped-\(id)")
+        let annotations = try #require(end["annotations"] as? [String: String])
+        #expect(annotations["portcullis.dev/lines-blocked"] == "1", "\(annotations)")
+    }
+}
