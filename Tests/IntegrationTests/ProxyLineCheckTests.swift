@@ -40,6 +40,15 @@ extension ProxyIntegrationTests {
         #expect(FileManager.default.fileExists(atPath: path), "the blocked line did not run")
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "keep\n")
 
+        // Up arrow: the shell's history, which the proxy cannot read, so the line is refused.
+        terminal.send("\u{1B}[A\r")
+        try await terminal.waitFor(
+            "[portcullis] blocked: this line was recalled from the shell's history, so the proxy cannot check what it runs"
+        )
+        terminal.send("echo still-$((6*7))\r")
+        try await terminal.waitFor("still-42")
+        #expect(FileManager.default.fileExists(atPath: path))
+
         terminal.send("exit 0\r")
         #expect(try await terminal.waitForExit() == 0, "\(terminal.transcript)")
         #expect(FileManager.default.fileExists(atPath: path))
@@ -47,13 +56,14 @@ extension ProxyIntegrationTests {
         let (end, _) = try await Self.sessionAudit(running, containing: "line-\(id)")
         let annotations = try #require(end["annotations"] as? [String: String])
         #expect(annotations["portcullis.dev/line-checks"]?.contains("exec-guardrails") == true, "\(annotations)")
-        #expect(annotations["portcullis.dev/lines-blocked"] == "1", "\(annotations)")
+        #expect(annotations["portcullis.dev/lines-blocked"] == "2", "\(annotations)")
         #expect(annotations["portcullis.dev/lines-approved"] == "0")
-        #expect(Int(annotations["portcullis.dev/lines-checked"] ?? "") ?? 0 >= 4, "\(annotations)")
+        #expect(annotations["portcullis.dev/lines-checked"] == "6", "\(annotations)")
         let cast = try Asciicast(contentsOf: try #require(annotations["portcullis.dev/recording"]))
         let markers = cast.events.filter { $0.code == "m" }.map(\.data)
         #expect(markers.contains("line blocked by policy exec-guardrails/no-recursive-delete: rm -rf \(path)"))
         #expect(markers.contains("line allowed"))
+        #expect(markers.contains("line blocked (uncertain: history): "))
         let output = cast.events.filter { $0.code == "o" }.map(\.data).joined()
         #expect(output.contains("[portcullis] blocked by policy exec-guardrails/no-recursive-delete"))
     }
@@ -128,5 +138,25 @@ extension ProxyIntegrationTests {
         let (end, _) = try await Self.sessionAudit(running, containing: "piped-\(id)")
         let annotations = try #require(end["annotations"] as? [String: String])
         #expect(annotations["portcullis.dev/lines-blocked"] == "1", "\(annotations)")
+    }
+
+    @Test("a session no policy reads the lines of is not checked: stdin goes through untouched")
+    func uncheckedSession() async throws {
+        let running = try await Fixture.shared.start()
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let path = "/tmp/portcullis-unchecked-\(id)"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        // In dev the test policy reads lines of terminals only; this session has none.
+        let result = try await Self.kubectl(
+            ["-n", "dev", "exec", "-i", "web", "-c", "app", "--", "sh", "-c", "echo unchecked-\(id); exec sh"],
+            as: .alice, input: "rm -rf \(path)\necho gone-$((6*7))\n")
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput == "unchecked-\(id)\ngone-42\n")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let (end, _) = try await Self.sessionAudit(running, containing: "unchecked-\(id)")
+        let annotations = try #require(end["annotations"] as? [String: String])
+        #expect(annotations["portcullis.dev/line-checks"] == nil, "\(annotations)")
+        #expect(annotations["portcullis.dev/lines-checked"] == nil)
     }
 }

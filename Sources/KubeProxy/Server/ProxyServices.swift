@@ -69,6 +69,22 @@ public final class ProxyMetrics: Sendable {
         ).record(duration)
     }
 
+    /// The command lines checked in one finished session, by outcome.
+    func recordLines(_ counts: StdinLineGuard.Counts) {
+        let outcomes = [
+            ("allowed", counts.checked - counts.blocked - counts.approved), ("blocked", counts.blocked),
+            ("approved", counts.approved),
+        ]
+        for (outcome, count) in outcomes where count > 0 {
+            registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    namespace: "portcullis", subsystem: "proxy", metricName: "exec_lines", unitName: "total",
+                    helpText: "Command lines typed into exec and attach sessions and checked, by outcome."),
+                labels: [("outcome", outcome)]
+            ).increment(by: Int64(count))
+        }
+    }
+
     static let sessionBuckets: [Duration] = [
         .seconds(1), .seconds(10), .seconds(60), .seconds(600), .seconds(3600), .seconds(4 * 3600),
     ]

@@ -123,7 +123,7 @@ struct ExecLineJudge: LineJudge {
             return blocked("\(decision.message); approvals cannot be checked right now (\(error))")
         }
         await notify(
-            "\(decision.message): waiting for approval \(name): run `portcullis approve -n \(approvals.namespace) \(name)` as an approver (\(approvers))"
+            "\(decision.message): waiting for approval \(name): run `portcullis approve -n \(approvals.namespace) \(name)` as an approver (\(approvers)); the line is refused if nobody decides within \(Self.describe(settings.approvalTimeout))"
         )
         let clock = ContinuousClock()
         let deadline = clock.now + settings.approvalTimeout
@@ -146,7 +146,7 @@ struct ExecLineJudge: LineJudge {
                 continue
             }
         }
-        return blocked("\(name) was not approved within \(settings.approvalTimeout)")
+        return blocked("\(name) was not approved within \(Self.describe(settings.approvalTimeout))")
     }
 
     private func approved(_ name: String, by approver: String, store: any ApprovalStore, quoted: String) -> LineVerdict
@@ -163,6 +163,12 @@ struct ExecLineJudge: LineJudge {
         case .editing: "this line was edited with keys whose effect depends on the shell"
         case .tooLong: "this line is longer than \(CommandLineReconstructor.maximumLineLength) characters"
         }
+    }
+
+    /// `300 s`, or `0.2 seconds` below a second.
+    static func describe(_ duration: Duration) -> String {
+        duration >= .seconds(1) && duration.components.attoseconds == 0
+            ? "\(duration.components.seconds) s" : "\(duration)"
     }
 
     static func quote(_ text: String) -> String {

@@ -204,6 +204,7 @@ struct RemoteCommandInterception: Sendable {
         services.metrics.recordSession(
             subresource: audit.info?.subresource ?? "", transport: Self.isWebSocket(transport) ? "websocket" : "spdy",
             outcome: Self.outcome(summary.status), duration: elapsed)
+        if let lines = summary.lines { services.metrics.recordLines(lines) }
     }
 
     /// A guard on stdin when the session has one and some policy in force reads `exec.line` for

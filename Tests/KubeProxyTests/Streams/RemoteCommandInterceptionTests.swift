@@ -111,4 +111,22 @@ struct RemoteCommandInterceptionTests {
             "\(text)")
         #expect(text.contains("portcullis_proxy_session_duration_seconds_count 1"))
     }
+
+    @Test("checked lines are counted in the session's audit annotations and the metrics, by outcome")
+    func lineCounts() {
+        var summary = RemoteCommandSummary(status: .success, bytesIn: 10, bytesOut: 20, upstreamStatus: true)
+        #expect(
+            RemoteCommandInterception.endAnnotations(summary, elapsed: .zero)["portcullis.dev/lines-checked"] == nil)
+        summary.lines = .init(checked: 5, blocked: 2, approved: 1)
+        let annotations = RemoteCommandInterception.endAnnotations(summary, elapsed: .zero)
+        #expect(annotations["portcullis.dev/lines-checked"] == "5")
+        #expect(annotations["portcullis.dev/lines-blocked"] == "2")
+        #expect(annotations["portcullis.dev/lines-approved"] == "1")
+        let metrics = ProxyMetrics()
+        metrics.recordLines(summary.lines ?? .init())
+        let text = metrics.render()
+        #expect(text.contains(#"portcullis_proxy_exec_lines_total{outcome="allowed"} 2"#), "\(text)")
+        #expect(text.contains(#"portcullis_proxy_exec_lines_total{outcome="blocked"} 2"#))
+        #expect(text.contains(#"portcullis_proxy_exec_lines_total{outcome="approved"} 1"#))
+    }
 }
