@@ -160,3 +160,49 @@ extension ProxyIntegrationTests {
         #expect(annotations["portcullis.dev/lines-checked"] == nil)
     }
 }
+
+extension ProxyIntegrationTests {
+    @Test(
+        "exec -it into bash (readline, bracketed paste): a blocked line and a paste holding one never run",
+        .timeLimit(.minutes(3)))
+    func interactiveLineBlockedInBash() async throws {
+        let running = try await Fixture.shared.start()
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let path = "/tmp/portcullis-bash-\(id)"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data("keep\n".utf8)))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let terminal = try TerminalSession(
+            executable: try Kubectl.named("1.33").path,
+            arguments: [
+                "--kubeconfig", try running.kubeconfig(.bob).path, "-n", "prod", "exec", "-it", "web", "-c", "app",
+                "--", "bash", "--norc", "--noprofile", "-c", "echo bash-\(id); exec bash --norc --noprofile -i",
+            ],
+            environment: Kubectl.environment(home: try Paths.makeScratchDirectory("home")))
+        try await terminal.waitFor("bash-\(id)")
+        terminal.send("echo ready-$((6*7))\r")
+        try await terminal.waitFor("ready-42")
+
+        // Typed with an edit: the line readline holds is rm -rf PATH.
+        terminal.send("-rf \(path)\u{01}rm \r")
+        try await terminal.waitFor("[portcullis] blocked by policy exec-guardrails/no-recursive-delete")
+        terminal.send("echo after-$((6*7))\r")
+        try await terminal.waitFor("after-42")
+        #expect(FileManager.default.fileExists(atPath: path), "readline dropped the line on Ctrl-C")
+
+        // A paste (as a terminal sends it once bash asked for bracketed paste) with a blocked line
+        // in the middle: the paste is ended and cleared, none of its lines run.
+        let before = terminal.transcript.count
+        terminal.send("\u{1B}[200~echo p1-$((6*7))\nrm -rf \(path)\necho p2-$((6*7))\n\u{1B}[201~")
+        try await Task.sleep(for: .milliseconds(300))
+        terminal.send("echo done-$((6*7))\r")
+        try await terminal.waitFor("done-42")
+        let pasted = String(terminal.transcript.dropFirst(before))
+        #expect(pasted.contains("[portcullis] blocked by policy exec-guardrails/no-recursive-delete"), "\(pasted)")
+        #expect(!pasted.contains("p1-42"), "the paste's first line was held in readline's buffer and cleared")
+        #expect(!pasted.contains("p2-42"))
+        #expect(FileManager.default.fileExists(atPath: path))
+
+        terminal.send("exit 0\r")
+        #expect(try await terminal.waitForExit() == 0, "\(terminal.transcript)")
+    }
+}
