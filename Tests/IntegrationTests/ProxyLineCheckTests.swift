@@ -105,12 +105,28 @@ extension ProxyIntegrationTests {
         try await terminal.waitFor("touched-42")
         #expect(FileManager.default.fileExists(atPath: path))
 
+        // Another held line, given up with Ctrl-C while it waits: it never runs.
+        terminal.send("touch \(path)-2\r")
+        let deadline = ContinuousClock.now + .seconds(20)
+        while terminal.transcript.components(separatedBy: "waiting for approval ar-").count < 3 {
+            guard ContinuousClock.now < deadline else {
+                throw TestSupportError("no second wait: \(terminal.transcript)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        terminal.send("\u{03}")
+        try await terminal.waitFor("stopped waiting for approval")
+        terminal.send("echo back-$((6*7))\r")
+        try await terminal.waitFor("back-42")
+        #expect(!FileManager.default.fileExists(atPath: "\(path)-2"))
+        defer { try? FileManager.default.removeItem(atPath: "\(path)-2") }
+
         terminal.send("exit 0\r")
         #expect(try await terminal.waitForExit() == 0, "\(terminal.transcript)")
         let (end, _) = try await Self.sessionAudit(running, containing: "review-\(id)")
         let annotations = try #require(end["annotations"] as? [String: String])
         #expect(annotations["portcullis.dev/lines-approved"] == "1", "\(annotations)")
-        #expect(annotations["portcullis.dev/lines-blocked"] == "0", "\(annotations)")
+        #expect(annotations["portcullis.dev/lines-blocked"] == "1", "\(annotations)")
         let cast = try Asciicast(contentsOf: try #require(annotations["portcullis.dev/recording"]))
         #expect(
             cast.events.contains {

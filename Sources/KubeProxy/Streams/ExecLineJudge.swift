@@ -131,7 +131,8 @@ struct ExecLineJudge: LineJudge {
             do {
                 try await Task.sleep(for: min(settings.pollInterval, deadline - clock.now))
             } catch {
-                return blocked("the session ended while the line waited for approval \(name)")
+                // The client typed Ctrl-C (see LineWaitInterrupt), or the session is ending.
+                return blocked("stopped waiting for approval \(name); the line was not run")
             }
             guard let current = try? await approvals.accessRequest(named: name, now: Date()) else { continue }
             switch current.state {

@@ -132,30 +132,46 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
     /// upstream half-close. Returns the bytes read from the client and the lines checked.
     private func pumpInput() async -> (Int, StdinLineGuard.Counts?) {
         guard let stdin = downstream.stdin else { return (0, lineGuard?.counts) }
-        var lineGuard = self.lineGuard
-        let io = BridgeLineIO(downstream: downstream, upstream: upstream, observer: observer)
+        if let lineGuard { return await pumpGuardedInput(stdin, lineGuard: lineGuard) }
         var total = 0
         do {
             for try await chunk in stdin {
                 await observer?.stdin(chunk)
-                if var active = lineGuard {
-                    defer { lineGuard = active }
-                    try await active.process(chunk, io: io)
-                } else {
-                    try await upstream.writeStdin(chunk)
-                }
+                try await upstream.writeStdin(chunk)
                 total += chunk.readableBytes
             }
-            if var active = lineGuard {
-                defer { lineGuard = active }
-                try await active.finish(io: io)
-            } else {
-                try await upstream.closeStdin()
-            }
+            try await upstream.closeStdin()
         } catch {
             // The client aborted stdin, or upstream is gone: the output side sees the rest.
         }
-        return (total, lineGuard?.counts)
+        return (total, nil)
+    }
+
+    /// Stdin through the line guard, read ahead so that the client's connection keeps being read
+    /// (and its Ctrl-C seen) while a line waits for approval.
+    private func pumpGuardedInput(
+        _ stdin: Downstream.Input, lineGuard: StdinLineGuard
+    ) async -> (Int, StdinLineGuard.Counts?) {
+        var lineGuard = lineGuard
+        let io = BridgeLineIO(downstream: downstream, upstream: upstream, observer: observer)
+        let readAhead = StdinReadAhead()
+        let interrupt = lineGuard.interrupt
+        return await withTaskGroup(of: Void.self) { group in
+            group.addTask { await readAhead.fill(from: stdin, interrupt: interrupt) }
+            var total = 0
+            do {
+                while let chunk = try await readAhead.next(interrupt: interrupt) {
+                    await observer?.stdin(chunk)
+                    try await lineGuard.process(chunk, io: io)
+                    total += chunk.readableBytes
+                }
+                try await lineGuard.finish(io: io)
+            } catch {
+                // The client aborted stdin, or upstream is gone: the output side sees the rest.
+            }
+            group.cancelAll()
+            return (total, lineGuard.counts)
+        }
     }
 
     private func pumpResizes() async {

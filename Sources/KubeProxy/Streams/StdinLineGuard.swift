@@ -41,6 +41,9 @@ struct StdinLineGuard: Sendable {
 
     let judge: any LineJudge
     let terminal: Bool
+    /// With a terminal: lets a Ctrl-C typed while a line waits for approval end the wait (the
+    /// bridge reads stdin ahead to see it).
+    let interrupt: LineWaitInterrupt?
     private var reconstructor: CommandLineReconstructor
     /// Without a terminal: the bytes of the line being read.
     private var held: [UInt8] = []
@@ -52,6 +55,7 @@ struct StdinLineGuard: Sendable {
     init(terminal: Bool, judge: any LineJudge) {
         self.judge = judge
         self.terminal = terminal
+        interrupt = terminal ? LineWaitInterrupt() : nil
         reconstructor = CommandLineReconstructor(mode: terminal ? .terminal : .lines)
     }
 
@@ -136,7 +140,22 @@ struct StdinLineGuard: Sendable {
     /// Judges one line, tells the user what they need to know, and counts and records it.
     private mutating func decide(_ line: CommandLineReconstructor.Line, io: some LineGuardIO) async -> LineVerdict {
         let terminal = self.terminal
-        let verdict = await judge.judge(line) { text in await io.notify(Self.format(text, terminal: terminal)) }
+        let judge = self.judge
+        let verdict: LineVerdict
+        if let interrupt {
+            let wait = Task {
+                await judge.judge(line) { text in await io.notify(Self.format(text, terminal: terminal)) }
+            }
+            interrupt.arm(wait)
+            verdict = await withTaskCancellationHandler {
+                await wait.value
+            } onCancel: {
+                wait.cancel()
+            }
+            _ = interrupt.disarm()
+        } else {
+            verdict = await judge.judge(line) { text in await io.notify(Self.format(text, terminal: terminal)) }
+        }
         if verdict.outcome != .unchecked { counts.checked += 1 }
         switch verdict.outcome {
         case .blocked: counts.blocked += 1

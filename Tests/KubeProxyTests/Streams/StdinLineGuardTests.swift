@@ -193,10 +193,11 @@ struct StdinLineGuardTests {
         _ line: String, store: LocalApprovals,
         settings: LineCheckSettings = LineCheckSettings(
             pollInterval: .milliseconds(20)),
-        decide: @escaping @Sendable (String) async throws -> Void
+        downstreamBox: Box? = nil, decide: @escaping @Sendable (String) async throws -> Void
     ) async throws -> (FakeUpstream, FakeDownstream, RecordingObserver, RemoteCommandSummary) {
         let upstream = FakeUpstream(status: .success(.success))
         let downstream = FakeDownstream(options: Self.tty)
+        downstreamBox?.downstream = downstream
         let observer = RecordingObserver()
         let lineGuard = try #require(try Self.policyGuard(terminal: true, approvals: store, settings: settings))
         let session = Task {
@@ -288,4 +289,43 @@ struct StdinLineGuardTests {
         #expect(upstream.stdinText == "reboot\u{03}")
         #expect(downstream.written(.stdout).contains("approvals are not configured"))
     }
+
+    @Test("Ctrl-C typed while a line waits for approval ends the wait; the line does not run")
+    func reviewInterrupted() async throws {
+        let store = LocalApprovals(namespace: "portcullis-system")
+        let settings = LineCheckSettings(approvalTimeout: .seconds(30), pollInterval: .milliseconds(20))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let downstreamBox = Box()
+        let (upstream, downstream, observer, summary) = try await Self.reviewSession(
+            "reboot now\r", store: store, settings: settings, downstreamBox: downstreamBox
+        ) { _ in
+            downstreamBox.downstream?.type("\u{03}")
+        }
+        #expect(clock.now - start < .seconds(10), "the wait ended at the Ctrl-C, not at the timeout")
+        #expect(upstream.stdinText == "reboot now\u{03}\u{03}", "the held Enter never went up")
+        #expect(downstream.written(.stdout).contains("stopped waiting for approval"))
+        #expect(observer.events.contains { $0.hasPrefix("m line blocked by policy lines/reboot-needs-approval") })
+        #expect(summary.lines == .init(checked: 1, blocked: 1, approved: 0))
+    }
+
+    @Test("a Ctrl-C already typed when the wait begins ends it at once")
+    func reviewInterruptedAhead() async throws {
+        let store = LocalApprovals(namespace: "portcullis-system")
+        let settings = LineCheckSettings(approvalTimeout: .seconds(30), pollInterval: .milliseconds(20))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (upstream, downstream, _, summary) = await Self.run(
+            ["reboot now\r", "\u{03}"], options: Self.tty,
+            lineGuard: try Self.policyGuard(terminal: true, approvals: store, settings: settings))
+        #expect(clock.now - start < .seconds(10))
+        #expect(upstream.stdinText == "reboot now\u{03}\u{03}")
+        #expect(downstream.written(.stdout).contains("stopped waiting for approval"))
+        #expect(summary.lines?.blocked == 1)
+    }
+}
+
+/// Hands the session's in-memory client to a test's callback.
+final class Box: @unchecked Sendable {
+    var downstream: FakeDownstream?
 }
