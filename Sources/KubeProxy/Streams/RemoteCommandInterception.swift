@@ -181,12 +181,11 @@ struct RemoteCommandInterception: Sendable {
 
         audit.responseCode = 101
         audit.annotations["portcullis.dev/transport"] = transportName
+        let lineGuard = makeLineGuard(options: options, audit: &audit)
         var started = audit
         started.stage = "ResponseStarted"
         services.record(started)
         for label in Self.decisionMarkers(audit) { await recorder?.marker(label) }
-
-        let lineGuard = makeLineGuard(options: options, audit: &audit)
         let clock = ContinuousClock()
         let start = clock.now
         let bridge = RemoteCommandBridge(
@@ -300,6 +299,9 @@ struct RemoteCommandInterception: Sendable {
         var markers = ["policy: \(decision.outcome.rawValue)" + (decision.decidedBy.map { " by \($0)" } ?? "")]
         markers += decision.warnings.map { "policy warning: \($0)" }
         if let approval = audit.annotations["portcullis.dev/approved"] { markers.append("approved: \(approval)") }
+        if let readers = audit.annotations["portcullis.dev/line-checks"] {
+            markers.append("typed lines are checked by: \(readers)")
+        }
         return markers
     }
 
