@@ -6,14 +6,17 @@
 ///   (bash), libedit and busybox ash edit a line: printable input (UTF-8) is inserted at the
 ///   cursor; backspace and DEL erase before it, Ctrl-D and Delete under it; Ctrl-U kills to the
 ///   start, Ctrl-K to the end, Ctrl-W the word before the cursor; Ctrl-A/Home, Ctrl-E/End,
-///   Ctrl-B/Left and Ctrl-F/Right move the cursor; Ctrl-C abandons the line; CR, LF and Ctrl-O
-///   submit it. Escape sequences (CSI, SS3) are consumed, never inserted. Bracketed paste
+///   Ctrl-B/Left and Ctrl-F/Right move the cursor; Ctrl-C abandons the line; CR, LF, Ctrl-O and
+///   keypad Enter submit it. Escape sequences (CSI, SS3) are consumed, never inserted; a control
+///   character ends an unfinished one and acts on its own, so an Enter is always seen. Bracketed paste
 ///   (`ESC[200~` … `ESC[201~`) is inserted literally, and each newline inside it submits a line.
 /// - ``Mode/lines`` (`tty=false`): stdin is data; every byte is literal and LF submits.
 ///
 /// What the proxy cannot see makes a line *uncertain* instead of wrong: history recall (Up, Down,
 /// Ctrl-P/N/R/S, Page Up/Down), completion (Tab), keys whose effect depends on shell state (yank,
-/// transpose, undo, Meta/Alt keys, vi mode) and lines longer than ``maximumLineLength``. The text
+/// transpose, undo, Meta/Alt keys, vi mode), edits a canonical-mode terminal (dash, no line
+/// editor) would apply differently (Ctrl-D on a line, a Ctrl-W across punctuation) and lines
+/// longer than ``maximumLineLength``. The text
 /// of an uncertain line is the proxy's best guess; callers must not trust it (see
 /// ``Line/uncertainty``). A line stays uncertain until it is submitted or abandoned.
 ///
@@ -113,6 +116,13 @@ struct CommandLineReconstructor: Sendable, Equatable {
     mutating func consume(_ byte: UInt8) -> Line? {
         if mode == .lines { return consumeData(byte) }
         if isPasting { return consumePasted(byte) }
+        if state != .text, byte < 0x20 {
+            // A control character ends an unfinished sequence and acts on its own, as terminals
+            // and line editors treat it (ESC then Enter runs the line in vi mode): an Enter is
+            // never swallowed by a sequence, so it is always held.
+            state = .text
+            markUncertain(.editing)
+        }
         switch state {
         case .text:
             return consumeText(byte)
@@ -151,7 +161,10 @@ struct CommandLineReconstructor: Sendable, Equatable {
             case UInt8(ascii: "H"): cursor = 0
             case UInt8(ascii: "F"): cursor = scalars.count
             case UInt8(ascii: "P")...UInt8(ascii: "S"): break  // F1-F4
-            default: markUncertain(.editing)  // keypad keys in application mode
+            case UInt8(ascii: "M"):  // keypad Enter in application mode: it may run the line
+                markUncertain(.editing)
+                return submit()
+            default: markUncertain(.editing)  // other keypad keys in application mode
             }
             return nil
         }
@@ -211,7 +224,11 @@ struct CommandLineReconstructor: Sendable, Equatable {
                 scalars.remove(at: cursor - 1)
                 cursor -= 1
             }
-        case 0x04:  // Ctrl-D: delete under the cursor (on an empty line it ends the shell)
+        case 0x04:
+            // readline deletes under the cursor, but a terminal in canonical mode hands the line
+            // to the shell without a newline, so later edits the proxy sees may not apply to it.
+            // On an empty line it ends the shell's input.
+            if !scalars.isEmpty { markUncertain(.editing) }
             if cursor < scalars.count { scalars.remove(at: cursor) }
         case 0x15:  // Ctrl-U
             scalars.removeSubrange(0..<cursor)
@@ -301,10 +318,26 @@ struct CommandLineReconstructor: Sendable, Equatable {
     private mutating func moveRight() { cursor = min(scalars.count, cursor + 1) }
 
     /// readline's `unix-word-rubout`: whitespace before the cursor, then the word before that.
+    /// A terminal in canonical mode erases less (Linux stops at the first character that is not
+    /// a letter, digit or `_`); where the two differ the line is uncertain.
     private mutating func killWordBackward() {
         var start = cursor
         while start > 0, scalars[start - 1].properties.isWhitespace { start -= 1 }
         while start > 0, !scalars[start - 1].properties.isWhitespace { start -= 1 }
+        var kernelStart = cursor
+        var seenWord = false
+        while kernelStart > 0 {
+            let scalar = scalars[kernelStart - 1]
+            if scalar.isASCII && (scalar.properties.isAlphabetic || scalar.properties.numericType != nil)
+                || scalar == "_"
+            {
+                seenWord = true
+            } else if seenWord {
+                break
+            }
+            kernelStart -= 1
+        }
+        if kernelStart != start { markUncertain(.editing) }
         scalars.removeSubrange(start..<cursor)
         cursor = start
     }

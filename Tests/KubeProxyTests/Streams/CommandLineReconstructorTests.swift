@@ -77,11 +77,13 @@ struct CommandLineReconstructorTests {
         #expect(Self.lines("ls /etc\u{01}\u{06}\u{06}\u{0B}\r") == [Line("ls")])
     }
 
-    @Test("Ctrl-W kills the word before the cursor, and the spaces before it")
+    @Test("Ctrl-W kills the word before the cursor; where a canonical-mode terminal would kill less, uncertain")
     func killWord() {
-        #expect(Self.lines("rm -rf /tmp/x\u{17}/safe\r") == [Line("rm -rf /safe")])
-        #expect(Self.lines("rm -rf   \u{17}ls\r") == [Line("rm ls")])
-        #expect(Self.lines("rm -rf\u{17}\u{17}\u{17}ls\r") == [Line("ls")])
+        #expect(Self.lines("echo hello world\u{17}there\r") == [Line("echo hello there")])
+        // Linux's line discipline would erase only "x" here, and "rf" below.
+        #expect(Self.lines("rm -rf /tmp/x\u{17}/safe\r") == [Line("rm -rf /safe", uncertainty: .editing)])
+        #expect(Self.lines("rm -rf   \u{17}ls\r") == [Line("rm ls", uncertainty: .editing)])
+        #expect(Self.lines("rm -rf\u{17}\u{17}\u{17}ls\r") == [Line("ls", uncertainty: .editing)])
         #expect(Self.lines("\u{17}ls\r") == [Line("ls")])
     }
 
@@ -120,8 +122,10 @@ struct CommandLineReconstructorTests {
     @Test("Delete and Ctrl-D remove the character under the cursor")
     func deleteForward() {
         #expect(Self.lines("lsx\u{1B}[D\u{1B}[3~\r") == [Line("ls")])
-        #expect(Self.lines("lsx\u{02}\u{04}\r") == [Line("ls")])
-        #expect(Self.lines("ls\u{04}\r") == [Line("ls")])
+        // Ctrl-D on a line also hands it to the shell in a canonical-mode terminal: uncertain.
+        #expect(Self.lines("lsx\u{02}\u{04}\r") == [Line("ls", uncertainty: .editing)])
+        #expect(Self.lines("ls\u{04}\r") == [Line("ls", uncertainty: .editing)])
+        #expect(Self.lines("\u{04}ls\r") == [Line("ls")], "on an empty line it changes nothing")
     }
 
     @Test("up and down recall history the proxy cannot see: the line is uncertain")
@@ -152,7 +156,7 @@ struct CommandLineReconstructorTests {
         #expect(Self.lines("ls\t\u{1B}[A\r") == [Line("ls", uncertainty: .completion)])
         #expect(Self.lines("ls\u{1B}[1;5D\r") == [Line("ls", uncertainty: .editing)], "Ctrl-Left moves by words")
         #expect(Self.lines("ls\u{1B}[2~\r") == [Line("ls", uncertainty: .editing)], "Insert toggles overwrite")
-        #expect(Self.lines("ls\u{1B}OM\r") == [Line("ls", uncertainty: .editing)], "keypad Enter")
+        #expect(Self.lines("ls\u{1B}OM\r") == [Line("ls", uncertainty: .editing), Line("")], "keypad Enter submits")
     }
 
     @Test("Ctrl-O submits the line, and the next one is recalled from history")
@@ -175,6 +179,17 @@ struct CommandLineReconstructorTests {
         submitted += reconstructor.consume(Array("[".utf8))
         submitted += reconstructor.consume(Array("Dx\r".utf8))
         #expect(submitted == [Line("axb")])
+    }
+
+    @Test("Enter or Ctrl-C inside an unfinished escape sequence still acts: an Enter is never swallowed")
+    func controlsEndSequences() {
+        for start in ["\u{1B}", "\u{1B}[", "\u{1B}[12", "\u{1B}O"] {
+            #expect(
+                Self.lines("rm -rf /x\(start)\r") == [Line("rm -rf /x", uncertainty: .editing)],
+                "\(start.debugDescription)")
+            #expect(Self.lines("rm -rf /x\(start)\n") == [Line("rm -rf /x", uncertainty: .editing)])
+            #expect(Self.lines("rm -rf /x\(start)\u{03}ls\r") == [Line("ls")])
+        }
     }
 
     @Test("an endless or malformed escape sequence is abandoned and makes the line uncertain")
