@@ -225,3 +225,31 @@ extension ProxyIntegrationTests {
         #expect(try await terminal.waitForExit() == 0, "\(terminal.transcript)")
     }
 }
+
+extension ProxyIntegrationTests {
+    @Test("kubectl cp into a pod whose piped lines a policy checks is stopped at the first line over the limit")
+    func copyIntoCheckedPod() async throws {
+        let running = try await Fixture.shared.start()
+        let id = UUID().uuidString.prefix(8).lowercased()
+        let scratch = try Paths.makeScratchDirectory("cp-lines")
+        let local = scratch.appendingPathComponent("zeros.bin")
+        try Data(count: 64 * 1024).write(to: local)
+        let remote = "/tmp/portcullis-cp-lines-\(id).bin"
+        defer { try? FileManager.default.removeItem(atPath: remote) }
+        let upload = try await Self.kubectl(["cp", local.path, "prod/web:\(remote)", "-c", "app"], as: .bob)
+        #expect(
+            upload.standardError.contains(
+                "[portcullis] blocked: this line is longer than \(CommandLineLimit.characters) characters"),
+            "\(upload.exitCode) \(upload.standardError)")
+        let size = (try? FileManager.default.attributesOfItem(atPath: remote)[.size] as? Int) ?? 0
+        #expect(size < 64 * 1024, "the upload did not complete")
+        let (end, _) = try await Self.sessionAudit(running, containing: "namespaces/prod/pods/web/exec?command=tar")
+        let annotations = try #require(end["annotations"] as? [String: String])
+        #expect(annotations["portcullis.dev/lines-blocked"] == "1", "\(annotations)")
+    }
+}
+
+/// The proxy's line limit, as its notice prints it.
+enum CommandLineLimit {
+    static let characters = 4096
+}
