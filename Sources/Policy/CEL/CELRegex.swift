@@ -177,6 +177,22 @@ struct CELRegex: Sendable {
         return results
     }
 
+    /// The ranges of successive non-overlapping, non-empty matches in `input` (stream masking).
+    func matchRanges(in input: [Unicode.Scalar]) -> [Range<Int>] {
+        var work = Work.unlimited
+        var ranges: [Range<Int>] = []
+        var start = 0
+        while start < input.count, let range = search(input, from: start, stopAtFirst: false, work: &work) {
+            if range.isEmpty {
+                start = range.lowerBound + 1
+                continue
+            }
+            ranges.append(range)
+            start = range.upperBound
+        }
+        return ranges
+    }
+
     private struct Thread {
         let pc: Int
         let start: Int

@@ -56,6 +56,11 @@ public struct Decision: Sendable, Hashable {
     public struct Mask: Sendable, Hashable {
         public var rule: RuleReference
         public var spec: AccessPolicy.Mask
+
+        public init(rule: RuleReference, spec: AccessPolicy.Mask) {
+            self.rule = rule
+            self.spec = spec
+        }
     }
 
     /// One Mutate rule's operations with their values computed for this request.
