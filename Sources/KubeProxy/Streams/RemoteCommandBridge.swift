@@ -56,6 +56,8 @@ struct RemoteCommandSummary: Sendable, Equatable {
     var upstreamStatus: Bool
     /// The typed lines checked, when a line guard watched stdin.
     var lines: StdinLineGuard.Counts?
+    /// Matches of Mask rule patterns replaced in the output.
+    var maskedMatches = 0
 }
 
 /// Joins a terminated client session to a re-originated upstream session (protocols.md §7.1
@@ -80,16 +82,21 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
     /// A pause before the first output goes down: client-go's WebSocket executor drops messages
     /// that arrive before it has registered its streams, which a fast command beats.
     var outputDelay: Duration = .zero
+    /// Masks output matching the session's Mask patterns (each stream gets its own copy); the
+    /// observer sees the masked bytes, so recordings hold no more than the client saw.
+    var outputMasker: StreamOutputMasker?
 
     init(
         downstream: Downstream, upstream: Upstream, observer: (any RemoteCommandObserver)? = nil,
-        lineGuard: StdinLineGuard? = nil, outputDelay: Duration = .zero
+        lineGuard: StdinLineGuard? = nil, outputDelay: Duration = .zero,
+        outputMasker: StreamOutputMasker? = nil
     ) {
         self.downstream = downstream
         self.upstream = upstream
         self.observer = observer
         self.lineGuard = lineGuard
         self.outputDelay = outputDelay
+        self.outputMasker = outputMasker
     }
 
     /// The message of the status written when the upstream status was lost.
@@ -105,7 +112,8 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
         async let stderrBytes = pumpOutput(upstream.stderr, stream: .stderr)
         let (out, err) = await (stdoutBytes, stderrBytes)
         var summary = RemoteCommandSummary(
-            status: .success, bytesIn: 0, bytesOut: out.bytes + err.bytes, upstreamStatus: true)
+            status: .success, bytesIn: 0, bytesOut: out.bytes + err.bytes, upstreamStatus: true,
+            maskedMatches: out.masked + err.masked)
         if out.clientGone || err.clientGone {
             summary.status = .failure(message: "the client went away", reason: "ClientClosed", code: nil)
             summary.upstreamStatus = false
@@ -189,32 +197,45 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
     private func pumpOutput(
         _ source: Upstream.Output?, stream: RemoteCommandStreamType
     ) async -> (
-        bytes: Int, clientGone: Bool
+        bytes: Int, clientGone: Bool, masked: Int
     ) {
-        guard let source else { return (0, false) }
+        guard let source else { return (0, false, 0) }
+        let downstream = self.downstream
+        let observer = self.observer
+        let deliver: MaskedOutputWriter.Write = { chunk in
+            await observer?.output(chunk, stream: stream)
+            if stream == .stderr {
+                try await downstream.writeStderr(chunk)
+            } else {
+                try await downstream.writeStdout(chunk)
+            }
+        }
+        let masking = outputMasker.map { MaskedOutputWriter(masker: $0, write: deliver) }
         var total = 0
         do {
             for try await chunk in source {
                 guard chunk.readableBytes > 0 else { continue }
-                await observer?.output(chunk, stream: stream)
                 do {
-                    if stream == .stderr {
-                        try await downstream.writeStderr(chunk)
-                    } else {
-                        try await downstream.writeStdout(chunk)
-                    }
+                    if let masking { try await masking.consume(chunk) } else { try await deliver(chunk) }
                 } catch {
                     // Nobody is left to tell: stop the command's connection, which ends the
                     // other output stream too.
                     await upstream.close()
-                    return (total, true)
+                    return (total, true, await masking?.maskedCount ?? 0)
                 }
                 total += chunk.readableBytes
             }
         } catch {
             // Upstream aborted the stream: the status tells why (or its absence does).
         }
-        return (total, false)
+        guard let masking else { return (total, false, 0) }
+        do {
+            try await masking.finish()
+        } catch {
+            await upstream.close()
+            return (total, true, await masking.maskedCount)
+        }
+        return (total, false, await masking.maskedCount)
     }
 }
 

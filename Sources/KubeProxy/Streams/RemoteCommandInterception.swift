@@ -186,11 +186,18 @@ struct RemoteCommandInterception: Sendable {
         started.stage = "ResponseStarted"
         services.record(started)
         for label in Self.decisionMarkers(audit) { await recorder?.marker(label) }
+
         let clock = ContinuousClock()
         let start = clock.now
+        let masker = StreamOutputMasker(masks: audit.decision?.masks ?? [])
+        if masker != nil {
+            for mask in audit.decision?.masks ?? [] where !mask.spec.patterns.isEmpty {
+                await recorder?.marker("masking output: \(mask.rule)")
+            }
+        }
         let bridge = RemoteCommandBridge(
             downstream: client, upstream: upstream, observer: recorder, lineGuard: lineGuard,
-            outputDelay: Self.isWebSocket(transport) ? Self.webSocketOutputDelay : .zero)
+            outputDelay: Self.isWebSocket(transport) ? Self.webSocketOutputDelay : .zero, outputMasker: masker)
         let summary = await bridge.run()
         let elapsed = clock.now - start
 
@@ -277,6 +284,7 @@ struct RemoteCommandInterception: Sendable {
         var annotations = [
             "portcullis.dev/bytes-in": String(summary.bytesIn),
             "portcullis.dev/bytes-out": String(summary.bytesOut),
+            "portcullis.dev/masked-matches": String(summary.maskedMatches),
             "portcullis.dev/duration-seconds": String(
                 format: "%.3f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18),
         ]

@@ -16,7 +16,7 @@ struct ExamplePolicyTests {
             Self.root.appendingPathComponent("manifests/policies/examples").path
         ])
         #expect(errors.isEmpty, "\(errors.map(\.description).joined(separator: "\n"))")
-        #expect(count == 6)
+        #expect(count == 7)
     }
 
     @Test("every example test case passes")
@@ -32,6 +32,6 @@ struct ExamplePolicyTests {
                 Issue.record("\(result.testCase.name): \(result.mismatches.joined(separator: "; "))")
             }
         }
-        #expect(total >= 28)
+        #expect(total >= 30)
     }
 }
