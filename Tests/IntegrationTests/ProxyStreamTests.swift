@@ -91,7 +91,7 @@ extension ProxyIntegrationTests {
     }
 
     @Test(
-        "kubectl cp (tar over exec) moves binary data both ways through the proxy, and its recording stays valid",
+        "kubectl cp (tar over exec) moves 20 MiB both ways through the proxy, recorded as the files it moved",
         .timeLimit(.minutes(3)), arguments: ["1.27", "1.33"])
     func copyThroughProxy(minor: String) async throws {
         let running = try await Fixture.shared.start()
@@ -99,13 +99,31 @@ extension ProxyIntegrationTests {
         let scratch = try Paths.makeScratchDirectory("cp")
         let local = scratch.appendingPathComponent("payload.bin")
         var generator = SystemRandomNumberGenerator()
-        let payload = Data((0..<1_500_000).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let words = (0..<(20 << 20) / 8).map { _ in generator.next() }  // 20 MiB
+        let payload = words.withUnsafeBytes { Data($0) }
         try payload.write(to: local)
-        let remote = "/tmp/portcullis-cp-\(id).bin"
-        defer { try? FileManager.default.removeItem(atPath: remote) }
+        // The node agent's pods share this machine's filesystem; a directory of its own makes the
+        // upload's command (`-C DIRECTORY`) unique to this test.
+        let remoteDirectory = "/tmp/portcullis-cp-\(id)"
+        let remote = "\(remoteDirectory)/payload.bin"
+        try FileManager.default.createDirectory(atPath: remoteDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: remoteDirectory) }
         let upload = try await Self.kubectl(
             ["cp", local.path, "dev/web:\(remote)", "-c", "app"], as: .alice, minor: minor)
         #expect(upload.exitCode == 0, "\(upload.standardError)")
+        // The upload is `tar … -xmf - -C /tmp`, recorded as the entries it carried.
+        let (uploadEnd, _) = try await Self.sessionAudit(
+            running, containing: "command=-C&command=%2Ftmp%2Fportcullis-cp-\(id)")
+        let uploadAnnotations = try #require(uploadEnd["annotations"] as? [String: String])
+        #expect(uploadAnnotations["portcullis.dev/copy-direction"] == "upload")
+        #expect(uploadAnnotations["portcullis.dev/copy-entries"] == "1")
+        #expect(Int(uploadAnnotations["portcullis.dev/copy-bytes"] ?? "") ?? 0 > payload.count)
+        let uploadCast = try Asciicast(contentsOf: try #require(uploadAnnotations["portcullis.dev/recording"]))
+        #expect(
+            uploadCast.events.contains {
+                $0.code == "m" && $0.data == "cp upload: payload.bin (\(payload.count) bytes)"
+            },
+            "\(uploadCast.events.map(\.data))")
         let back = scratch.appendingPathComponent("back.bin")
         let download = try await Self.kubectl(
             ["cp", "dev/web:\(remote)", back.path, "-c", "app"], as: .alice, minor: minor)
@@ -114,13 +132,25 @@ extension ProxyIntegrationTests {
 
         // The download is `tar cf - PATH` (kubectl runs `test -d PATH` too, which exits 1).
         let (end, _) = try await Self.sessionAudit(
-            running, containing: "command=tar&command=cf&command=-&command=%2Ftmp%2Fportcullis-cp-\(id)")
+            running, containing: "command=tar&command=cf&command=-&command=%2Ftmp%2Fportcullis-cp-\(id)%2Fpayload.bin")
         let annotations = try #require(end["annotations"] as? [String: String])
         #expect(annotations["portcullis.dev/exit-code"] == "0")
         #expect(Int(annotations["portcullis.dev/bytes-out"] ?? "") ?? 0 > payload.count)
         let path = try #require(annotations["portcullis.dev/recording"])
         let cast = try Asciicast(contentsOf: path)
         #expect(cast.events.last?.data == "exit 0")
+        // The archive itself is not in the recording: its entry and the total are.
+        #expect(annotations["portcullis.dev/copy-direction"] == "download")
+        #expect(annotations["portcullis.dev/copy-entries"] == "1")
+        let markers = cast.events.filter { $0.code == "m" }.map(\.data)
+        #expect(
+            markers.contains("cp download: tmp/portcullis-cp-\(id)/payload.bin (\(payload.count) bytes)"), "\(markers)")
+        #expect(
+            markers.contains {
+                $0.hasPrefix("cp download: \(annotations["portcullis.dev/copy-bytes"] ?? "?") bytes, 1 entries")
+            })
+        let recordingSize = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? .max
+        #expect(recordingSize < 64 * 1024, "the recording holds metadata, not the \(payload.count) bytes")
         _ = try await Asciinema.cat(path)
     }
 

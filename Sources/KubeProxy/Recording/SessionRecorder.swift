@@ -86,6 +86,12 @@ actor SessionRecorder: RemoteCommandObserver {
         }
     }
 
+    /// Writes the header now, at the default size: a session without a terminal sends no resize,
+    /// and its markers (a `kubectl cp`'s entries) should reach the disk as they happen.
+    func writeHeader() async {
+        await enqueue(headerIfNeeded(size: nil))
+    }
+
     func stdin(_ data: ByteBuffer) async {
         guard recordInput else { return }
         let time = elapsed

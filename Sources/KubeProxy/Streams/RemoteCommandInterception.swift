@@ -187,6 +187,11 @@ struct RemoteCommandInterception: Sendable {
         services.record(started)
         for label in Self.decisionMarkers(audit) { await recorder?.marker(label) }
 
+        // A `kubectl cp` is recorded as the files it moved, not as a raw archive.
+        let copy = CopyDirection(command: parameters.command).map { CopyRecorder(direction: $0, recording: recorder) }
+        if copy != nil, !parameters.tty { await recorder?.writeHeader() }
+        let observer: (any RemoteCommandObserver)? = copy ?? recorder
+
         let clock = ContinuousClock()
         let start = clock.now
         let masker = StreamOutputMasker(masks: audit.decision?.masks ?? [])
@@ -196,11 +201,15 @@ struct RemoteCommandInterception: Sendable {
             }
         }
         let bridge = RemoteCommandBridge(
-            downstream: client, upstream: upstream, observer: recorder, lineGuard: lineGuard,
+            downstream: client, upstream: upstream, observer: observer, lineGuard: lineGuard,
             outputDelay: Self.isWebSocket(transport) ? Self.webSocketOutputDelay : .zero, outputMasker: masker)
         let summary = await bridge.run()
         let elapsed = clock.now - start
 
+        if let copy {
+            await recorder?.marker(await copy.summary())
+            audit.annotations.merge(await copy.annotations) { _, new in new }
+        }
         await recorder?.finish(marker: Self.finalMarker(summary.status))
         if await recorder?.hasFailed == true {
             audit.annotations["portcullis.dev/recording-error"] = "a write to the recording failed; it is incomplete"
