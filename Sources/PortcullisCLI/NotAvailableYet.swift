@@ -21,12 +21,6 @@ struct ForwardCommand: NotAvailableYet {
     static let deliveredBy = "Database and SSH targets"
 }
 
-struct ReplayCommand: NotAvailableYet {
-    static let configuration = CommandConfiguration(
-        commandName: "replay", abstract: "Replay a recorded session.")
-    static let deliveredBy = "Streams"
-}
-
 struct KubeconfigCommand: NotAvailableYet {
     static let configuration = CommandConfiguration(
         commandName: "kubeconfig", abstract: "Print a kubeconfig that points a user at the proxy.")

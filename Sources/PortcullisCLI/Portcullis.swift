@@ -14,6 +14,7 @@ struct Portcullis: AsyncParsableCommand {
             ApproveCommand.self,
             DenyCommand.self,
             ReplayCommand.self,
+            SessionsCommand.self,
             CertsCommand.self,
             KubeconfigCommand.self,
         ]
