@@ -9,8 +9,8 @@ public struct ProcessResult: Sendable {
     public var succeeded: Bool { exitCode == 0 }
 }
 
-/// Runs child processes without blocking a Swift concurrency thread: output is drained on
-/// dispatch queues (so a chatty child never fills a pipe and stalls), and termination resumes the
+/// Runs child processes without blocking a Swift concurrency thread: output is drained on threads
+/// of its own (so a chatty child never fills a pipe and stalls), and termination resumes the
 /// caller.
 public enum ProcessRunner {
     /// Runs `executable` to completion and captures its output.
@@ -38,7 +38,7 @@ public enum ProcessRunner {
         let exit = ProcessExitMonitor(process)
         try process.runWithDefaultSignalMask()
         if let stdin, let standardInput {
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 try? stdin.fileHandleForWriting.write(contentsOf: standardInput)
                 try? stdin.fileHandleForWriting.close()
             }
@@ -61,14 +61,17 @@ public enum ProcessRunner {
     }
 }
 
-/// Reads a pipe to its end on a dispatch queue.
+/// Reads a pipe to its end on a thread of its own. Not on a dispatch queue: each blocked read holds
+/// a worker, and with dozens of children running at once the blocked reads used up dispatch's
+/// shared worker threads, which Swift concurrency and everything else in the process wait on
+/// (measured: 50 concurrent kubectl runs hung an in-process proxy until kubectl timed out).
 private final class Drain: Sendable {
     private let done: Task<Data, Never>
 
     init(_ handle: FileHandle) {
         done = Task.detached {
             await withCheckedContinuation { continuation in
-                DispatchQueue.global().async {
+                Thread.detachNewThread {
                     continuation.resume(returning: handle.readDataToEndOfFile())
                 }
             }
