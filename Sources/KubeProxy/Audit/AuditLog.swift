@@ -56,12 +56,13 @@ struct AuditRecord: Sendable {
 /// crash loses nothing already answered. Tokens never reach it: records carry identities, not
 /// credentials.
 public final class AuditLog: Sendable {
-    private let handle: LockedValue<FileHandle?>
+    /// nil when there is no audit file: then nothing is encoded and no lock is taken.
+    private let handle: LockedValue<FileHandle>?
 
     /// `path` nil: audit events are dropped (tests that do not look at them).
     public init(path: String?) throws {
         guard let path else {
-            handle = LockedValue(nil)
+            handle = nil
             return
         }
         if !FileManager.default.fileExists(atPath: path) {
@@ -76,10 +77,8 @@ public final class AuditLog: Sendable {
     }
 
     func write(_ record: AuditRecord, completedAt: Date = Date()) {
-        handle.withValue { file in
-            // Nothing is encoded when there is no file to write to.
-            guard let file else { return }
-            try? file.write(contentsOf: AuditEventEncoder.line(record, completedAt: completedAt))
-        }
+        guard let handle else { return }
+        let line = AuditEventEncoder.line(record, completedAt: completedAt)
+        handle.withValue { try? $0.write(contentsOf: line) }
     }
 }
