@@ -13,7 +13,9 @@ struct ProxyCommand: AsyncParsableCommand {
         discussion: """
             Settings come from --config (see docs/proxy.md); the flags override the common ones. \
             SIGHUP reloads the policy files (a bad set is reported and the old one kept); SIGTERM \
-            drains: new connections are refused, requests in flight finish.
+            drains: new connections are refused, requests and sessions in flight get \
+            listen.shutdownGraceSeconds (20) to finish, then open sessions are ended with a failure \
+            status and their recordings closed.
             """)
 
     @Option(help: "The proxy's YAML configuration file.") var config: String

@@ -48,6 +48,9 @@ public struct ClusterDescription: Sendable, Equatable {
     public var caFile: URL { URL(fileURLWithPath: value("CA_FILE")) }
     public var pkiDirectory: URL { URL(fileURLWithPath: value("PKI_DIR")) }
     public var adminKubeconfig: URL { URL(fileURLWithPath: value("ADMIN_KUBECONFIG")) }
+    /// The node agent's binary, for a test that runs an agent of its own (one it may kill); nil
+    /// in a description written before the key existed.
+    public var nodeAgentBinary: URL? { values["NODE_AGENT_BIN"].map { URL(fileURLWithPath: $0) } }
 
     /// The kubeconfig of one of the test identities (`admin`, `alice`, `bob`, `proxy`).
     public func kubeconfig(for identity: String) -> URL {

@@ -26,7 +26,7 @@ struct KubectlPluginTests {
             ],
             environment: environment)
         #expect(lint.exitCode == 0, "\(lint.standardError)")
-        #expect(lint.standardOutput == "7 policies OK\n")
+        #expect(lint.standardOutput == "8 policies OK\n")
 
         let help = try await ProcessRunner.run(
             kubectl, arguments: ["portcullis", "approve", "--help"], environment: environment)

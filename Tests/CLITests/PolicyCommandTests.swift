@@ -13,7 +13,7 @@ struct PolicyCommandTests {
     func lintExamples() async throws {
         let result = try await portcullis(["policy", "lint", Self.examples])
         #expect(result.exitCode == 0, "\(result.standardError)")
-        #expect(result.standardOutput == "7 policies OK\n")
+        #expect(result.standardOutput == "8 policies OK\n")
     }
 
     @Test("lint reports every problem with file:line:column and exits 1")
@@ -63,7 +63,7 @@ struct PolicyCommandTests {
             result.standardOutput.contains(
                 try Regex(
                     #"PASS +examples +rm -rf is blocked in prod +Deny +Deny \(exec-guardrails/no-recursive-delete\)"#)))
-        #expect(result.standardOutput.hasSuffix("30 passed, 0 failed\n"))
+        #expect(result.standardOutput.hasSuffix("35 passed, 0 failed\n"))
         #expect(result.standardOutput.contains(try Regex(#"PASS +sandbox +printenv in dev waits for sre +Review"#)))
     }
 

@@ -9,9 +9,9 @@ import Sandbox
 import TestSupport
 import Testing
 
-/// Port-forward through the proxy, terminated and re-originated: kubectl 1.27 speaks SPDY, 1.33
-/// the WebSocket tunnel; upstream is always SPDY to the real apiserver and node agent. Every
-/// connection is judged by the port policy (Tests/IntegrationTests/Fixtures/
+/// Port-forward through the proxy, terminated and re-originated: kubectl up to 1.30 speaks SPDY,
+/// from 1.31 the WebSocket tunnel; upstream is always SPDY to the real apiserver and node agent.
+/// Every connection is judged by the port policy (Tests/IntegrationTests/Fixtures/
 /// proxy-portforward-policies.yaml refuses pod ports below 1024) and leaves an audit line.
 extension ProxyIntegrationTests {
     /// The client transport each kubectl uses for port-forward through the proxy.
@@ -61,7 +61,7 @@ extension ProxyIntegrationTests {
 
     @Test(
         "port-forward through the proxy: HTTP exchanges, one audit line per connection with user, port and bytes",
-        .timeLimit(.minutes(2)), arguments: ["1.27", "1.33"])
+        .timeLimit(.minutes(2)), arguments: Kubectl.baselineMinors)
     func portForwardAudited(minor: String) async throws {
         let running = try await Fixture.shared.start()
         let body = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
@@ -99,7 +99,7 @@ extension ProxyIntegrationTests {
 
     @Test(
         "100 MiB through a forwarded port arrive byte for byte (sha256)", .timeLimit(.minutes(4)),
-        arguments: ["1.27", "1.33"])
+        arguments: Kubectl.baselineMinors)
     func portForwardLargeTransfer(minor: String) async throws {
         let running = try await Fixture.shared.start()
         let body = Self.pseudoRandom(count: 100 << 20, seed: UInt64(minor.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) }))
@@ -308,5 +308,58 @@ struct ProxyEndpoint {
         case .rejected(let head, let body):
             throw TestSupportError("\(head.status): \(String(buffer: body))")
         }
+    }
+}
+
+extension ProxyIntegrationTests {
+    /// A pod-side server on a port the fixture's `held-ports` Review rule holds (1024-1099).
+    static func heldPortServer(body: Data) throws -> LoopbackServer {
+        var lastError: (any Error)?
+        for port in (1024..<1100).shuffled().prefix(20) {
+            do {
+                return try LoopbackServer(.http(body: body), port: port)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError ?? TestSupportError("no free port in 1024-1099")
+    }
+
+    @Test(
+        "a port held by Review is refused with an AccessRequest; after another identity approves it, it forwards",
+        .timeLimit(.minutes(2)))
+    func portForwardReview() async throws {
+        let running = try await Fixture.shared.start()
+        let body = Data("held port\n".utf8)
+        let server = try Self.heldPortServer(body: body)
+
+        let (first, firstLocal) = try await Self.startPortForward(minor: "1.33", ports: [server.port])
+        defer { first.stop() }
+        _ = try? await LoopbackClient.httpGet(port: try #require(firstLocal[server.port]))
+        // kubectl ends its session at a refused connection (since 1.23), after printing why.
+        #expect(try await first.waitForExit(timeout: .seconds(30)) != 0)
+        let name = try #require(
+            first.transcript.firstMatch(of: /approval requested as AccessRequest (ar-[a-z0-9]+)/)?.1,
+            "\(first.transcript)"
+        ).description
+        #expect(first.transcript.contains("ports 1024-1099 need an approval"), "\(first.transcript)")
+        #expect(first.transcript.contains("kubectl portcullis approve -n \(running.approvalsNamespace) \(name)"))
+        #expect(server.acceptedConnections == 0, "nothing reached the pod before the approval")
+        first.stop()
+
+        let approved = try await Self.portcullis([
+            "approve", "-n", running.approvalsNamespace, name, "--kubeconfig", try running.kubeconfig(.bob).path,
+        ])
+        #expect(approved.exitCode == 0, "\(approved.standardError)")
+
+        let (second, secondLocal) = try await Self.startPortForward(minor: "1.33", ports: [server.port])
+        defer { second.stop() }
+        #expect(try await LoopbackClient.httpGet(port: try #require(secondLocal[server.port])) == body)
+        let lines = try await Self.connectionAudit(running, port: server.port, count: 2)
+        let annotations = lines.compactMap { $0["annotations"] as? [String: String] }
+        #expect(annotations.first?["portcullis.dev/close-reason"] == "denied")
+        #expect(annotations.last?["portcullis.dev/decision"] == "Review")
+        #expect(annotations.last?["portcullis.dev/close-reason"] == "completed")
+        #expect(annotations.last?["portcullis.dev/approved"] == "\(running.approvalsNamespace)/\(name) by bob")
     }
 }

@@ -11,6 +11,7 @@ public final class BackgroundProcess: @unchecked Sendable {
     private let exit: ProcessExitMonitor
     private let lock = NSLock()
     private var output = Data()
+    private var outputEnded = false
 
     public init(
         executable: URL, arguments: [String], environment: [String: String], currentDirectory: URL? = nil
@@ -29,6 +30,7 @@ public final class BackgroundProcess: @unchecked Sendable {
             guard !data.isEmpty else {
                 // At EOF the handler would otherwise be called again and again, spinning a core.
                 handle.readabilityHandler = nil
+                if let self { self.lock.withLock { self.outputEnded = true } }
                 return
             }
             guard let self else { return }
@@ -73,7 +75,9 @@ public final class BackgroundProcess: @unchecked Sendable {
         process.interrupt()
     }
 
-    /// Waits for the process to exit by itself and returns its exit status.
+    /// Waits for the process to exit by itself and returns its exit status. The output it wrote
+    /// last is in ``transcript`` by then (the pipe is read to its end, for up to two seconds more:
+    /// a child that outlives the process may hold it open).
     public func waitForExit(timeout: Duration) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while isRunning {
@@ -81,6 +85,10 @@ public final class BackgroundProcess: @unchecked Sendable {
                 throw TestSupportError("process did not exit within \(timeout); output:\n\(transcript)")
             }
             try await Task.sleep(for: .milliseconds(50))
+        }
+        let drained = ContinuousClock.now + .seconds(2)
+        while !lock.withLock({ outputEnded }), ContinuousClock.now < drained {
+            try await Task.sleep(for: .milliseconds(20))
         }
         return exit.exitStatus ?? -1
     }

@@ -19,6 +19,8 @@ install_deps() {
   command -v python3 >/dev/null || missing+=(python3 python3-venv)
   command -v setsid >/dev/null || missing+=(util-linux)
   command -v dpkg-source >/dev/null || missing+=(dpkg-dev)
+  # Reads back the pcap files of port-forward captures in the tests.
+  command -v tcpdump >/dev/null || [ -x /usr/bin/tcpdump ] || missing+=(tcpdump)
   [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
   [ -d "$REFLECT2_SRC" ] || missing+=(golang-github-modern-go-reflect2-dev)
   if ! grep -rqs '^Types: deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then

@@ -186,6 +186,7 @@ CAROL_TOKEN=$CAROL_TOKEN
 PKI_DIR=$dir/pki
 APISERVER_AUDIT_LOG=$log_dir/apiserver-audit.jsonl
 KUBECTL_1_20=$(kubectl_120_bin)
+NODE_AGENT_BIN=$(agent_bin)
 SUPERVISOR_PID=$$
 EOF
   mv "$dir/cluster.env.tmp" "$dir/cluster.env"

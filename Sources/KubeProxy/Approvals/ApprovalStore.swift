@@ -34,7 +34,10 @@ extension AccessRequest.Spec {
     static func held(
         attributes: RequestAttributes, info: RequestInfo, review: Decision.ReviewRequirement, message: String
     ) -> AccessRequest.Spec {
-        let command = attributes.exec.map { $0.line.isEmpty ? $0.command.joined(separator: " ") : $0.line }
+        // A port-forward connection's port stands in for the command, so an approval covers one port.
+        let command =
+            attributes.exec.map { $0.line.isEmpty ? $0.command.joined(separator: " ") : $0.line }
+            ?? attributes.portForward.map { "port \($0.port)" }
         let resource = attributes.resourceDescription
         let target = info.namespace.isEmpty ? info.name : "\(info.namespace)/\(info.name)"
         let summary = AccessRequest.Summary(

@@ -24,12 +24,17 @@ extension ProxyConfiguration {
 }
 
 extension ProxyConfiguration.Listen {
-    private enum Keys: String, CodingKey { case host, port }
+    private enum Keys: String, CodingKey { case host, port, shutdownGraceSeconds }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         host = try container.decodeIfPresent(String.self, forKey: .host) ?? "0.0.0.0"
         port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 8443
+        shutdownGraceSeconds = try container.decodeIfPresent(Int.self, forKey: .shutdownGraceSeconds) ?? 20
+        guard shutdownGraceSeconds >= 0 else {
+            throw ProxyConfiguration.Error(
+                description: "listen.shutdownGraceSeconds must be 0 or more, not \(shutdownGraceSeconds)")
+        }
     }
 }
 
@@ -86,12 +91,13 @@ extension ProxyConfiguration.Management {
 }
 
 extension ProxyConfiguration.Recordings {
-    private enum Keys: String, CodingKey { case directory, input, failClosed }
+    private enum Keys: String, CodingKey { case directory, input, failClosed, portForwardCaptures }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         directory = try container.decode(String.self, forKey: .directory)
         input = try container.decodeIfPresent(Bool.self, forKey: .input) ?? false
         failClosed = try container.decodeIfPresent(Bool.self, forKey: .failClosed) ?? false
+        portForwardCaptures = try container.decodeIfPresent(Bool.self, forKey: .portForwardCaptures) ?? false
     }
 }

@@ -4,7 +4,7 @@ import Yams
 /// `portcullis proxy --config FILE`: everything the proxy needs, in one YAML file.
 ///
 /// ```yaml
-/// listen: {host: 0.0.0.0, port: 8443}
+/// listen: {host: 0.0.0.0, port: 8443, shutdownGraceSeconds: 20}
 /// tls: {certFile: /etc/portcullis/tls.crt, keyFile: /etc/portcullis/tls.key, clientCAFile: /etc/portcullis/client-ca.crt}
 /// upstream: {inCluster: true}                  # or {kubeconfig: path, context: name}
 /// policies: {paths: [/etc/portcullis/policies], defaultOutcome: Allow}
@@ -15,7 +15,7 @@ import Yams
 ///   tokenReview: {enabled: true, audiences: []}
 /// approvals: {namespace: portcullis-system, store: auto, lineWaitSeconds: 300}   # store: auto | cluster | local
 /// audit: {path: /var/log/portcullis/audit.jsonl}
-/// recordings: {directory: /var/log/portcullis/sessions, input: false, failClosed: false}
+/// recordings: {directory: /var/log/portcullis/sessions, input: false, failClosed: false, portForwardCaptures: false}
 /// management: {host: 0.0.0.0, port: 9090}
 /// ```
 /// Unknown keys are errors (a misspelt setting must not be silently ignored in a security tool).
@@ -33,6 +33,9 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
     public struct Listen: Sendable, Codable, Equatable {
         public var host = "0.0.0.0"
         public var port = 8443
+        /// How long SIGTERM lets open sessions run before ending them. Below Kubernetes' default
+        /// 30 s termination grace, so recordings are closed before the kubelet's SIGKILL.
+        public var shutdownGraceSeconds = 20
     }
 
     public struct TLS: Sendable, Codable, Equatable {
@@ -127,15 +130,21 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         public var input = false
         /// Refuse a session whose recording cannot be opened.
         public var failClosed = false
+        /// Also write each port-forward connection's bytes as a pcap file.
+        public var portForwardCaptures = false
 
-        public init(directory: String, input: Bool = false, failClosed: Bool = false) {
+        public init(directory: String, input: Bool = false, failClosed: Bool = false, portForwardCaptures: Bool = false)
+        {
             self.directory = directory
             self.input = input
             self.failClosed = failClosed
+            self.portForwardCaptures = portForwardCaptures
         }
 
         var settings: SessionRecordingSettings {
-            SessionRecordingSettings(directory: directory, recordInput: input, failClosed: failClosed)
+            SessionRecordingSettings(
+                directory: directory, recordInput: input, failClosed: failClosed,
+                capturePortForwards: portForwardCaptures)
         }
     }
 
@@ -205,7 +214,7 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         "": [
             "listen", "tls", "upstream", "policies", "authentication", "approvals", "audit", "recordings", "management",
         ],
-        "listen": ["host", "port"], "tls": ["certFile", "keyFile", "clientCAFile"],
+        "listen": ["host", "port", "shutdownGraceSeconds"], "tls": ["certFile", "keyFile", "clientCAFile"],
         "upstream": ["inCluster", "kubeconfig", "context"], "policies": ["paths", "defaultOutcome"],
         "authentication": ["clientCertificates", "staticTokenFile", "oidc", "tokenReview"],
         "authentication.oidc[]": [
@@ -213,7 +222,7 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         ],
         "authentication.tokenReview": ["enabled", "audiences"], "approvals": ["namespace", "store", "lineWaitSeconds"],
         "audit": ["path"],
-        "recordings": ["directory", "input", "failClosed"],
+        "recordings": ["directory", "input", "failClosed", "portForwardCaptures"],
         "management": ["host", "port"],
     ]
 

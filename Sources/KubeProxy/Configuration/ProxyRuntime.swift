@@ -160,9 +160,10 @@ public final class ProxyRuntime: Sendable {
         try policies.reload(paths: configuration.policies.paths).policies.count
     }
 
-    /// Stops accepting, lets requests in flight finish.
+    /// Stops accepting, lets requests and sessions in flight finish within `listen.shutdownGraceSeconds`,
+    /// then ends the sessions still open.
     public func shutdown() async throws {
-        try await server.shutdown()
+        try await server.shutdown(gracePeriod: .seconds(configuration.listen.shutdownGraceSeconds))
         try await management?.shutdown()
     }
 }

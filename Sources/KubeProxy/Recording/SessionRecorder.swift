@@ -7,7 +7,8 @@ import SPDY
     import Glibc
 #endif
 
-/// Where and how exec and attach sessions are recorded (`recordings:` in the configuration).
+/// Where and how exec and attach sessions (and, optionally, port-forward connections) are recorded
+/// (`recordings:` in the configuration).
 public struct SessionRecordingSettings: Sendable, Equatable {
     /// One asciicast file per session is created here, named after the session id.
     public var directory: String
@@ -16,11 +17,17 @@ public struct SessionRecordingSettings: Sendable, Equatable {
     /// Refuse a session whose recording cannot be opened (otherwise it runs unrecorded, and the audit
     /// record says so).
     public var failClosed: Bool
+    /// Whether each port-forward connection's bytes are written too, as a pcap file (see
+    /// ``PacketCaptureEncoder``); `failClosed` then refuses a connection whose file cannot be opened.
+    public var capturePortForwards: Bool
 
-    public init(directory: String, recordInput: Bool = false, failClosed: Bool = false) {
+    public init(
+        directory: String, recordInput: Bool = false, failClosed: Bool = false, capturePortForwards: Bool = false
+    ) {
         self.directory = directory
         self.recordInput = recordInput
         self.failClosed = failClosed
+        self.capturePortForwards = capturePortForwards
     }
 }
 

@@ -324,7 +324,8 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         state = .streaming
         let interception = PortForwardInterception(
             request: exchange.request, clientHead: exchange.clientHead, audit: exchange.audit, pool: pool,
-            services: services, policies: gate.policies, downstream: DownstreamConnection(context: context))
+            services: services, policies: gate.policies, approvals: gate.approvals,
+            downstream: DownstreamConnection(context: context))
         Task { await interception.run() }
     }
 

@@ -119,13 +119,40 @@ public final class ProxyServer: Sendable {
         return port
     }
 
-    /// Stops accepting, lets requests in flight finish, closes idle connections.
-    public func shutdown() async throws {
+    /// What a client whose session outlived the shutdown's grace period is told.
+    public static let shutdownMessage = "the Portcullis proxy is shutting down; the session was ended"
+
+    /// Stops accepting and closes idle connections; requests and sessions in flight get
+    /// `gracePeriod` to finish. Sessions still open then are ended (a failure status naming the
+    /// shutdown, recordings closed, audit written), and connections still open a few seconds
+    /// later (a watch) are left to the process's exit.
+    public func shutdown(gracePeriod: Duration = .seconds(20)) async throws {
         guard let quiesce = state.withLockedValue({ $0 }) else { return }
         let promise = group.next().makePromise(of: Void.self)
         quiesce.initiateShutdown(promise: promise)
-        try await promise.futureResult.get()
+        let closed = NIOLockedValueBox(false)
+        promise.futureResult.whenComplete { _ in closed.withLockedValue { $0 = true } }
+        if await !Self.wait(upTo: gracePeriod, until: { closed.withLockedValue { $0 } }) {
+            let open = services.sessions.count
+            if open > 0 {
+                logger.warning("ending sessions still open after the grace period", metadata: ["sessions": "\(open)"])
+                await services.sessions.endAll(reason: Self.shutdownMessage)
+            }
+            if await !Self.wait(upTo: .seconds(5), until: { closed.withLockedValue { $0 } }) {
+                logger.warning("connections still open after the grace period are dropped")
+            }
+        }
         state.withLockedValue { $0 = nil }
+    }
+
+    /// Polls `done` until it holds or `limit` passes: a shutdown is rare and not in a hurry.
+    private static func wait(upTo limit: Duration, until done: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while !done() {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return true
     }
 
     private func makeTLSContext() throws -> NIOSSLContext {

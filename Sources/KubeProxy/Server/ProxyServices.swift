@@ -8,6 +8,8 @@ final class ProxyServices: Sendable {
     /// nil: exec and attach sessions are not recorded.
     let recordings: SessionRecordingSettings?
     let lineChecks: LineCheckSettings
+    /// Exec, attach and port-forward sessions open now, for a shutdown to end.
+    let sessions = ActiveSessions()
 
     init(
         audit: AuditLog, metrics: ProxyMetrics, recordings: SessionRecordingSettings? = nil,

@@ -31,6 +31,8 @@ struct PortForwardInterception: Sendable {
     let pool: UpstreamConnectionPool
     let services: ProxyServices
     let policies: PolicyStore
+    /// Where connections to ports a Review rule holds find their approvals.
+    let approvals: (any ApprovalStore)?
     let downstream: DownstreamConnection
     var inspectors = PortForwardInspectors.passThrough
 
@@ -180,6 +182,14 @@ struct PortForwardInterception: Sendable {
             Task { await client.close() }
         }
 
+        // A shutdown past its grace period ends the session as a lost apiserver connection would,
+        // with its own reason in the session's audit record.
+        let endNotice = SessionEndNotice()
+        let registration = await services.sessions.open { reason in
+            endNotice.set(reason)
+            await upstreamSession.close()
+        }
+
         let clock = ContinuousClock()
         let start = clock.now
         let upstream = PortForwardClientSession(session: upstreamSession)
@@ -196,12 +206,15 @@ struct PortForwardInterception: Sendable {
             return totals
         }
         await upstream.close()
+        services.sessions.close(registration)
         let elapsed = clock.now - start
 
         audit.annotations.merge(totals.annotations) { _, new in new }
         audit.annotations["portcullis.dev/duration-seconds"] = PortForwardInterception.seconds(elapsed)
-        let lost = upstreamLost.isSet
-        if lost {
+        let lost = upstreamLost.isSet || endNotice.reason != nil
+        if let reason = endNotice.reason {
+            audit.annotations["portcullis.dev/session-error"] = reason
+        } else if lost {
             audit.annotations["portcullis.dev/session-error"] =
                 "the connection to the Kubernetes API server ended before the client's"
         }
@@ -222,15 +235,43 @@ struct PortForwardInterception: Sendable {
             sessionID: session.auditID, user: (session.impersonatedUser ?? session.user)?.name ?? "",
             namespace: session.info?.namespace ?? "", pod: session.info?.name ?? "", port: connection.port,
             requestID: connection.requestID)
-        let inspector = inspectors.inspector(for: context)
+        var inspector = inspectors.inspector(for: context)
         let decision = Self.connectionDecision(
             engine: policies.engine, audit: session, uri: request.head.uri, port: connection.port,
             protocolName: inspector.name, now: Date())
+        var refusal = Self.refusal(decision, port: connection.port)
+        var approval: String?
+        if decision.outcome == .review, let approvals, let attributes = decision.attributes, let info = session.info {
+            switch await Self.review(
+                decision.decision, attributes: attributes, info: info, approvals: approvals, now: Date())
+            {
+            case .approved(let by): (refusal, approval) = (nil, by)
+            case .refused(let message): refusal = message
+            }
+        }
+
+        var capture: PortForwardCapture?
+        var captureError: String?
+        if refusal == nil, let settings = services.recordings, settings.capturePortForwards {
+            do {
+                let opened = try await PortForwardCapture(
+                    directory: settings.directory, sessionID: session.auditID, requestID: connection.requestID,
+                    port: connection.port)
+                inspector = CapturingInspector(inner: inspector, capture: opened)
+                capture = opened
+            } catch {
+                captureError = "\(error)"
+            }
+        }
 
         let summary: PortForwardSummary
-        if let refusal = Self.refusal(decision, port: connection.port) {
+        if let refusal {
             await connection.fail(message: refusal)
             summary = PortForwardSummary(bytesFromClient: 0, bytesToClient: 0, closeReason: .denied(refusal))
+        } else if captureError != nil, services.recordings?.failClosed == true {
+            let message = "this connection must be recorded and its capture cannot be opened"
+            await connection.fail(message: message)
+            summary = PortForwardSummary(bytesFromClient: 0, bytesToClient: 0, closeReason: .denied(message))
         } else {
             do {
                 let pair = try await upstream.connect(port: connection.port, requestID: connection.requestID)
@@ -246,10 +287,16 @@ struct PortForwardInterception: Sendable {
                     bytesFromClient: 0, bytesToClient: 0, closeReason: .upstreamUnavailable(message))
             }
         }
+        await capture?.close()
+        if let capture, await capture.hasFailed { captureError = "a write to the capture failed; it is incomplete" }
         let record = PortForwardConnectionRecord(
-            port: connection.port, requestID: connection.requestID, decision: decision, inspector: inspector.name,
-            summary: summary, duration: clock.now - start)
-        services.audit.write(record.auditRecord(session: session))
+            port: connection.port, requestID: connection.requestID, decision: decision.decision,
+            inspector: inspector.name, summary: summary, duration: clock.now - start)
+        var line = record.auditRecord(session: session)
+        if let approval { line.annotations["portcullis.dev/approved"] = approval }
+        if let capture { line.annotations["portcullis.dev/capture"] = capture.path }
+        if let captureError { line.annotations["portcullis.dev/capture-error"] = captureError }
+        services.audit.write(line)
         services.metrics.recordPortForwardConnection(record)
         return record
     }
@@ -267,30 +314,85 @@ struct PortForwardInterception: Sendable {
         await downstream.refuse(status)
     }
 
+    /// A connection's decision and the attributes it was taken on.
+    struct ConnectionDecision: Sendable {
+        /// nil when the session has no identity (refused).
+        var attributes: RequestAttributes?
+        var decision: Decision
+
+        var outcome: Decision.Outcome { decision.outcome }
+    }
+
     /// The policy decision for one connection: the request's attributes plus `portForward`, with
     /// the policies in force now (a reload applies to the next connection). A request without an
     /// identity cannot get here; if it did, it is refused.
     static func connectionDecision(
         engine: PolicyEngine, audit: AuditRecord, uri: String, port: UInt16, protocolName: String, now: Date
-    ) -> Decision {
+    ) -> ConnectionDecision {
         guard let info = audit.info, let user = audit.impersonatedUser ?? audit.user else {
-            return Decision(outcome: .deny, message: "port-forward connection without an identity")
+            return ConnectionDecision(
+                attributes: nil,
+                decision: Decision(outcome: .deny, message: "port-forward connection without an identity"))
         }
         var attributes = info.attributes(user: user, query: RequestInfo.query(of: uri))
         attributes.portForward = .init(port: Int(port), protocol: protocolName)
-        return engine.evaluate(attributes, now: now)
+        return ConnectionDecision(attributes: attributes, decision: engine.evaluate(attributes, now: now))
     }
 
     /// The text for the connection's error stream when the decision refuses it; nil to forward.
-    /// kubectl prints it as "an error occurred forwarding LOCAL -> PORT: TEXT".
-    static func refusal(_ decision: Decision, port: UInt16) -> String? {
-        let message = decision.message.isEmpty ? "port \(port) may not be forwarded" : decision.message
+    /// kubectl prints it as "an error occurred forwarding LOCAL -> PORT: TEXT". A Review is refused
+    /// here too; ``review(_:attributes:info:approvals:now:)`` lets it through when approved.
+    static func refusal(_ decision: ConnectionDecision, port: UInt16) -> String? {
+        let message =
+            decision.decision.message.isEmpty ? "port \(port) may not be forwarded" : decision.decision.message
         switch decision.outcome {
         case .allow: return nil
         case .deny: return "Forbidden: \(message)"
-        case .review:
-            return "Forbidden: \(message) (a port that needs review cannot wait for an approval per connection;"
-                + " this connection is refused)"
+        case .review: return "Forbidden: \(message) (this port needs an approval, and approvals are not configured)"
+        }
+    }
+
+    /// How a connection to a port that a Review rule holds fares.
+    enum ReviewOutcome: Sendable, Equatable {
+        /// An approval covers it: who approved which AccessRequest.
+        case approved(String)
+        /// The text for its error stream.
+        case refused(String)
+    }
+
+    /// A connection to a port that a Review rule holds goes through when an approval covers this
+    /// user, pod and port (for the rule's `grantFor`); otherwise it is refused with the
+    /// AccessRequest to approve, filed on the first try. It does not wait for the approver, as a
+    /// held exec line does: kubectl ends its whole session after a refused connection, so the user
+    /// starts it again once approved, and a client blocked on connect would time out anyway.
+    static func review(
+        _ decision: Decision, attributes: RequestAttributes, info: RequestInfo, approvals: any ApprovalStore,
+        now: Date
+    ) async -> ReviewOutcome {
+        guard let review = decision.review else { return .refused("Forbidden: \(decision.message)") }
+        let approvers = ProxyGate.describeApprovers(review)
+        let spec = AccessRequest.Spec.held(
+            attributes: attributes, info: info, review: review, message: decision.message)
+        let verdict: ApprovalVerdict
+        do {
+            verdict = try await approvals.check(spec, now: now)
+        } catch {
+            return .refused("Forbidden: \(decision.message); approvals cannot be checked right now (\(error))")
+        }
+        let through = approvals is LocalApprovals ? " through this proxy" : ""
+        let how =
+            "an approver (\(approvers)) runs\(through): kubectl portcullis approve -n \(approvals.namespace)"
+        switch verdict {
+        case .granted(let name, let approvedBy):
+            return .approved("\(approvals.namespace)/\(name) by \(approvedBy)")
+        case .pending(let name):
+            return .refused(
+                "Forbidden: \(decision.message): waiting for approval of AccessRequest \(name); \(how) \(name); then forward again"
+            )
+        case .requested(let name):
+            return .refused(
+                "Forbidden: \(decision.message): approval requested as AccessRequest \(name); \(how) \(name); then forward again"
+            )
         }
     }
 }

@@ -85,6 +85,8 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
     /// Masks output matching the session's Mask patterns (each stream gets its own copy); the
     /// observer sees the masked bytes, so recordings hold no more than the client saw.
     var outputMasker: StreamOutputMasker?
+    /// Set when the proxy ends the session itself (a shutdown): its reason becomes the status.
+    private let endNotice = SessionEndNotice()
 
     init(
         downstream: Downstream, upstream: Upstream, observer: (any RemoteCommandObserver)? = nil,
@@ -97,6 +99,13 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
         self.lineGuard = lineGuard
         self.outputDelay = outputDelay
         self.outputMasker = outputMasker
+    }
+
+    /// Ends a running session from outside (see ``ActiveSessions``): the reason is noted, then the
+    /// upstream connection is closed, which ends the output streams and so ``run()``.
+    func end(reason: String) async {
+        endNotice.set(reason)
+        await upstream.close()
     }
 
     /// The message of the status written when the upstream status was lost.
@@ -114,7 +123,10 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
         var summary = RemoteCommandSummary(
             status: .success, bytesIn: 0, bytesOut: out.bytes + err.bytes, upstreamStatus: true,
             maskedMatches: out.masked + err.masked)
-        if out.clientGone || err.clientGone {
+        if let reason = endNotice.reason {
+            summary.status = .failure(message: reason, reason: "ServiceUnavailable", code: 503)
+            summary.upstreamStatus = false
+        } else if out.clientGone || err.clientGone {
             summary.status = .failure(message: "the client went away", reason: "ClientClosed", code: nil)
             summary.upstreamStatus = false
         } else {

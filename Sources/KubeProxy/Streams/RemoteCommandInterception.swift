@@ -203,7 +203,9 @@ struct RemoteCommandInterception: Sendable {
         let bridge = RemoteCommandBridge(
             downstream: client, upstream: upstream, observer: observer, lineGuard: lineGuard,
             outputDelay: Self.isWebSocket(transport) ? Self.webSocketOutputDelay : .zero, outputMasker: masker)
+        let registration = await services.sessions.open { reason in await bridge.end(reason: reason) }
         let summary = await bridge.run()
+        services.sessions.close(registration)
         let elapsed = clock.now - start
 
         if let copy {

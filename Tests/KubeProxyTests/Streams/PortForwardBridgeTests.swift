@@ -454,7 +454,7 @@ struct PortForwardInterceptionTests {
                 body: ByteBuffer(), clientCertificates: [], remoteAddress: "127.0.0.1", receivedAt: Date()))
         audit.user = .init(name: "alice", groups: ["developers"])
         audit.info = try RequestInfo(method: "POST", target: audit.requestURI)
-        func decide(_ port: UInt16) -> Decision {
+        func decide(_ port: UInt16) -> PortForwardInterception.ConnectionDecision {
             PortForwardInterception.connectionDecision(
                 engine: engine, audit: audit, uri: audit.requestURI, port: port, protocolName: "tcp", now: Date())
         }
@@ -462,6 +462,7 @@ struct PortForwardInterceptionTests {
         #expect(PortForwardInterception.refusal(decide(22), port: 22) == "Forbidden: ssh is not forwarded")
         #expect(decide(5432).outcome == .review)
         #expect(PortForwardInterception.refusal(decide(5432), port: 5432)?.contains("databases need review") == true)
+        #expect(decide(5432).attributes?.portForward?.port == 5432)
         #expect(decide(8080).outcome == .allow)
         #expect(PortForwardInterception.refusal(decide(8080), port: 8080) == nil)
         // The gate's request-level check knows no port yet: `portForward` is null there.
@@ -471,5 +472,64 @@ struct PortForwardInterceptionTests {
         #expect(engine.evaluate(requestLevel).outcome == .allow)
         audit.user = nil
         #expect(decide(8080).outcome == .deny, "no identity: refused")
+    }
+
+    @Test(
+        "a port held by Review files one AccessRequest, is refused until approved, then goes through; an approval covers one port"
+    )
+    func portReview() async throws {
+        let engine = PolicyEngine(
+            policies: try PolicyCompiler.compile(
+                try PolicyLoader.parse(
+                    """
+                    apiVersion: portcullis.dev/v1alpha1
+                    kind: AccessPolicy
+                    metadata: {name: databases}
+                    spec:
+                      match: {resources: [pods/portforward]}
+                      rules:
+                      - {name: db, action: Review, expression: "portForward != null && portForward.port >= 5432", message: databases need review, review: {approvers: {groups: [sre]}, grantFor: 10m}}
+                    """, file: "p.yaml")))
+        var audit = AuditRecord(
+            request: ProxyRequest(
+                head: HTTPRequestHead(
+                    version: .http1_1, method: .POST, uri: "/api/v1/namespaces/dev/pods/db/portforward"),
+                body: ByteBuffer(), clientCertificates: [], remoteAddress: "127.0.0.1", receivedAt: Date()))
+        audit.user = .init(name: "alice", groups: ["developers"])
+        let info = try RequestInfo(method: "POST", target: audit.requestURI)
+        audit.info = info
+        let approvals = LocalApprovals(namespace: "portcullis-system")
+        func connect(_ port: UInt16) async throws -> PortForwardInterception.ReviewOutcome {
+            let decision = PortForwardInterception.connectionDecision(
+                engine: engine, audit: audit, uri: audit.requestURI, port: port, protocolName: "tcp", now: Date())
+            #expect(decision.outcome == .review)
+            return await PortForwardInterception.review(
+                decision.decision, attributes: try #require(decision.attributes), info: info, approvals: approvals,
+                now: Date())
+        }
+        guard case .refused(let first) = try await connect(5432) else {
+            Issue.record("an unapproved port went through")
+            return
+        }
+        let name = try #require(first.firstMatch(of: /approval requested as AccessRequest (ar-[a-z0-9]+)/)?.1)
+            .description
+        #expect(first.hasPrefix("Forbidden: databases need review"))
+        #expect(
+            first.contains("kubectl portcullis approve -n portcullis-system \(name); then forward again"), "\(first)")
+        #expect(
+            try await connect(5432)
+                == .refused(
+                    first.replacingOccurrences(
+                        of: "approval requested as AccessRequest", with: "waiting for approval of AccessRequest")))
+        let filed = try await approvals.accessRequest(named: name, now: Date())
+        #expect(filed.spec.request.command == "port 5432")
+
+        _ = try await approvals.decide(name, .approved, by: "bob", groups: ["sre"], now: Date())
+        #expect(try await connect(5432) == .approved("portcullis-system/\(name) by bob"))
+        guard case .refused(let other) = try await connect(5433) else {
+            Issue.record("an approval for port 5432 let port 5433 through")
+            return
+        }
+        #expect(!other.contains(name))
     }
 }

@@ -71,6 +71,28 @@ struct RemoteCommandBridgeTests {
         #expect(downstream.written(.stdout) == "partial")
     }
 
+    @Test("a session ended by the proxy (a shutdown) gets a failure naming the reason, after the output so far")
+    func endedByProxy() async throws {
+        // The upstream would report success: the proxy's reason must win over it.
+        let upstream = FakeUpstream(status: .success(.success))
+        let downstream = FakeDownstream(options: RemoteCommandOptions(stdout: true, stderr: true))
+        let observer = RecordingObserver()
+        let bridge = RemoteCommandBridge(downstream: downstream, upstream: upstream, observer: observer)
+        upstream.emit("before the end\n", on: .stdout)
+        let running = Task { await bridge.run() }
+        while observer.events.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        await bridge.end(reason: "the proxy is shutting down")
+        let summary = await running.value
+        #expect(
+            downstream.finished
+                == .failure(message: "the proxy is shutting down", reason: "ServiceUnavailable", code: 503))
+        #expect(summary.status == downstream.finished)
+        #expect(!summary.upstreamStatus)
+        #expect(upstream.isClosed)
+        #expect(downstream.written(.stdout) == "before the end\n")
+        #expect(observer.events == ["stdout before the end\n"])
+    }
+
     @Test("a client that went away closes the upstream session")
     func clientGone() async throws {
         let upstream = FakeUpstream(status: .success(.success))

@@ -16,7 +16,7 @@ struct ExamplePolicyTests {
             Self.root.appendingPathComponent("manifests/policies/examples").path
         ])
         #expect(errors.isEmpty, "\(errors.map(\.description).joined(separator: "\n"))")
-        #expect(count == 7)
+        #expect(count == 8)
     }
 
     @Test("every example test case passes")

@@ -1,0 +1,23 @@
+import Testing
+
+@testable import KubeProxy
+
+@Suite("listen settings")
+struct ListenConfigurationTests {
+    static let base = "tls: {certFile: a, keyFile: b}\nupstream: {inCluster: true}\n"
+
+    @Test("the shutdown grace period defaults to 20 s (below Kubernetes' 30 s), can be set, and is not negative")
+    func shutdownGrace() throws {
+        let omitted = try ProxyConfiguration.parse(Self.base, file: "p.yaml")
+        #expect(omitted.listen.shutdownGraceSeconds == 20)
+        let set = try ProxyConfiguration.parse(
+            Self.base + "listen: {port: 9443, shutdownGraceSeconds: 0}\n", file: "p.yaml")
+        #expect(set.listen.shutdownGraceSeconds == 0)
+        #expect(set.listen.port == 9443)
+        #expect {
+            try ProxyConfiguration.parse(Self.base + "listen: {shutdownGraceSeconds: -1}\n", file: "p.yaml")
+        } throws: { error in
+            "\(error)".contains("listen.shutdownGraceSeconds must be 0 or more, not -1")
+        }
+    }
+}
