@@ -24,8 +24,8 @@
 # Targets (issue 6): throughput through Portcullis >= 0.8 of direct, per kubectl; under 100 KiB
 # of proxy memory per idle interactive session.
 #
-#   scripts/benchmark-streams.sh                                 # the full run: ~10 minutes after the build
-#   BENCH_SIZE_MIB=64 BENCH_REPEAT=1 BENCH_SESSIONS=20 scripts/benchmark-streams.sh   # a smoke run, ~3 minutes
+#   scripts/benchmark-streams.sh                                 # the full run: ~20 minutes after the build
+#   BENCH_SIZE_MIB=64 BENCH_REPEAT=1 BENCH_SESSIONS=20 scripts/benchmark-streams.sh   # a smoke run, ~5 minutes
 #
 # Settings (environment):
 #   BENCH_SIZE_MIB        bytes per exec and per port-forward transfer, in MiB (default 512)
