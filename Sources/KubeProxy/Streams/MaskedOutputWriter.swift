@@ -3,7 +3,9 @@ import NIOCore
 /// One output stream of a session written through a ``StreamOutputMasker``: frames go out masked as
 /// soon as they are final, and what the masker holds back (a possible match's beginning) goes out
 /// once the stream has been quiet for ``idleFlush``, so an interactive prompt is late by at most
-/// that, never stuck.
+/// that, never stuck. Quiet is counted from when the frame's bytes were written, not from when it
+/// arrived: a slow client or recording holds the next frame back, and that wait must not flush
+/// half a match.
 ///
 /// Writes are chained: each starts after the previous one finished, whether it came from a frame or
 /// from the idle timer, so the client sees the bytes in order. A frame's call returns when its
@@ -33,9 +35,10 @@ actor MaskedOutputWriter {
     /// Masks and writes what is final in `frame`; throws when the client's side is gone.
     func consume(_ frame: ByteBuffer) async throws {
         generation += 1
+        let current = generation
         let ready = masker.consume(frame.readableBytesView)
-        if masker.hasPending { scheduleFlush(after: generation) }
         try await enqueue(ready)
+        if masker.hasPending && generation == current { scheduleFlush(after: current) }
     }
 
     /// Writes everything still held back: the stream ended.

@@ -147,6 +147,26 @@ struct MaskedOutputWriterTests {
         #expect(written.text == "$ 4111 ok")
     }
 
+    @Test("a write slower than the idle flush does not flush half of a match split across frames")
+    func slowWriteKeepsSplitMatch() async throws {
+        let written = WrittenBytes()
+        let writer = MaskedOutputWriter(
+            masker: try StreamOutputMaskerTests.masker(), idleFlush: .milliseconds(20)
+        ) { bytes in
+            // A client or recording that takes ten idle periods to take each frame.
+            try await Task.sleep(for: .milliseconds(200))
+            written.append(bytes)
+        }
+        // Enough filler that the first frame has final bytes to write while the card's start is held.
+        let filler = String(repeating: "x", count: 3 * StreamOutputMasker.window)
+        try await writer.consume(ByteBuffer(string: filler + "number 4111 1111 "))
+        try await writer.consume(ByteBuffer(string: "1111 1111 end\n"))
+        try await writer.finish()
+        let text = written.text
+        #expect(text.hasPrefix(filler))
+        #expect(text.dropFirst(filler.count) == "number **** end\n")
+    }
+
     @Test("a client that went away fails the writes that follow")
     func clientGone() async throws {
         let writer = MaskedOutputWriter(masker: try StreamOutputMaskerTests.masker()) { _ in
