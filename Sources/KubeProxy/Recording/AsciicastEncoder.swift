@@ -113,30 +113,60 @@ enum AsciicastValue: Sendable, Hashable {
     }
 
     /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped;
-    /// everything else, including non-ASCII, as UTF-8.
+    /// everything else, including non-ASCII, as UTF-8. Works on the UTF-8 bytes, since every byte
+    /// that needs escaping is ASCII and never part of a multi-byte character: this runs on every
+    /// byte a session prints, and building a String scalar by scalar cost ~0.27 µs per byte.
     static func quote(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
+        var text = text
+        return text.withUTF8 { bytes in
+            // Sized exactly first (escapes are 2 or 6 bytes), so the result is written in place.
+            var extra = 2
+            for byte in bytes where needsEscape(byte) { extra += shortEscape(byte) == nil ? 5 : 1 }
+            return String(unsafeUninitializedCapacity: bytes.count + extra) { out in
+                var index = 0
+                func put(_ byte: UInt8) {
+                    out[index] = byte
+                    index += 1
                 }
+                put(UInt8(ascii: "\""))
+                for byte in bytes {
+                    guard needsEscape(byte) else {
+                        put(byte)
+                        continue
+                    }
+                    put(UInt8(ascii: "\\"))
+                    if let short = shortEscape(byte) {
+                        put(short)
+                    } else {
+                        for digit in [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")] { put(digit) }
+                        put(hexDigits[Int(byte >> 4)])
+                        put(hexDigits[Int(byte & 0xF)])
+                    }
+                }
+                put(UInt8(ascii: "\""))
+                return index
             }
         }
-        return out + "\""
     }
+
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0x7F
+    }
+
+    /// The letter after the backslash for the characters JSON has a short escape for.
+    private static func shortEscape(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): byte
+        case UInt8(ascii: "\n"): UInt8(ascii: "n")
+        case UInt8(ascii: "\r"): UInt8(ascii: "r")
+        case UInt8(ascii: "\t"): UInt8(ascii: "t")
+        case 0x08: UInt8(ascii: "b")
+        case 0x0C: UInt8(ascii: "f")
+        default: nil
+        }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 /// Decodes a byte stream as UTF-8 chunk by chunk: a sequence cut at the end of a chunk waits for

@@ -45,6 +45,17 @@ struct AsciicastEncoderTests {
         #expect(event[2] as? String == data)
     }
 
+    @Test("every ASCII character and multi-byte text survive quoting; escapes are the short forms or \\u00xx")
+    func quoteRoundTrip() throws {
+        let ascii = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self)
+        for text in [ascii, "é✓😀" + ascii + "\u{2028}", ""] {
+            let quoted = AsciicastValue.quote(text)
+            let decoded = try JSONSerialization.jsonObject(with: Data("[\(quoted)]".utf8)) as? [String]
+            #expect(decoded == [text])
+        }
+        #expect(AsciicastValue.quote("\u{0}\u{1f}\u{7f}\u{8}\u{c}\"\\") == #""\u0000\u001f\u007f\b\f\"\\""#)
+    }
+
     @Test(
         "times have microsecond precision",
         arguments: [(0.0, "0.000000"), (1.2345678, "1.234568"), (61.05, "61.050000")])
