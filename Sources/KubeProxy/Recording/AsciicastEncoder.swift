@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// asciicast v2 lines (https://docs.asciinema.org/manual/asciicast/v2/): a JSON header object on the
 /// first line, then one JSON array per event, `[seconds, code, data]`, newline-terminated, so a file
@@ -66,10 +67,41 @@ struct AsciicastEncoder: Sendable {
         "[" + formatTime(time) + "," + AsciicastValue.quote(code.rawValue) + "," + AsciicastValue.quote(data) + "]\n"
     }
 
-    /// The event line for bytes from `source`, or nil when they only started a character.
-    mutating func bytesLine(time: Double, code: EventCode, source: Source, bytes: some Sequence<UInt8>) -> String? {
-        let text = decoders[source, default: IncrementalUTF8Decoder()].decode(bytes)
-        return text.isEmpty ? nil : Self.eventLine(time: time, code: code, data: text)
+    /// The event line for bytes from `source`, as UTF-8, built in one buffer; empty when the bytes
+    /// only started a character. This runs for every chunk a session prints, so ASCII output
+    /// (nearly all of it) goes from the frame to the line without a `String` in between.
+    mutating func bytesLine(time: Double, code: EventCode, source: Source, bytes: some Collection<UInt8>) -> [UInt8] {
+        guard !bytes.isEmpty else { return [] }
+        var decoder = decoders[source, default: IncrementalUTF8Decoder()]
+        defer { decoders[source] = decoder }
+        if decoder.isEmpty,
+            let line = bytes.withContiguousStorageIfAvailable({ buffer -> [UInt8]? in
+                guard buffer.allSatisfy({ $0 < 0x80 }) else { return nil }
+                return Self.eventLine(time: time, code: code, data: buffer)
+            }), let line
+        {
+            return line
+        }
+        var text = decoder.decode(bytes)
+        guard !text.isEmpty else { return [] }
+        return text.withUTF8 { Self.eventLine(time: time, code: code, data: $0) }
+    }
+
+    /// `[time,"code","data"]` and a newline, for `data` that is valid UTF-8.
+    private static func eventLine(time: Double, code: EventCode, data: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+        let prefix = Array(("[" + formatTime(time) + "," + AsciicastValue.quote(code.rawValue) + ",").utf8)
+        let quotedCount = AsciicastValue.quotedCount(data)
+        return [UInt8](unsafeUninitializedCapacity: prefix.count + quotedCount + 2) { out, count in
+            var index = 0
+            for byte in prefix {
+                out[index] = byte
+                index += 1
+            }
+            index += AsciicastValue.writeQuoted(data, into: UnsafeMutableBufferPointer(rebasing: out[index...]))
+            out[index] = UInt8(ascii: "]")
+            out[index + 1] = UInt8(ascii: "\n")
+            count = index + 2
+        }
     }
 
     /// Lines for bytes still held at the end of the session (an unfinished character: U+FFFD).
@@ -119,34 +151,45 @@ enum AsciicastValue: Sendable, Hashable {
     static func quote(_ text: String) -> String {
         var text = text
         return text.withUTF8 { bytes in
-            // Sized exactly first (escapes are 2 or 6 bytes), so the result is written in place.
-            var extra = 2
-            for byte in bytes where needsEscape(byte) { extra += shortEscape(byte) == nil ? 5 : 1 }
-            return String(unsafeUninitializedCapacity: bytes.count + extra) { out in
-                var index = 0
-                func put(_ byte: UInt8) {
-                    out[index] = byte
-                    index += 1
-                }
-                put(UInt8(ascii: "\""))
-                for byte in bytes {
-                    guard needsEscape(byte) else {
-                        put(byte)
-                        continue
-                    }
-                    put(UInt8(ascii: "\\"))
-                    if let short = shortEscape(byte) {
-                        put(short)
-                    } else {
-                        for digit in [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")] { put(digit) }
-                        put(hexDigits[Int(byte >> 4)])
-                        put(hexDigits[Int(byte & 0xF)])
-                    }
-                }
-                put(UInt8(ascii: "\""))
-                return index
+            String(unsafeUninitializedCapacity: quotedCount(bytes)) { writeQuoted(bytes, into: $0) }
+        }
+    }
+
+    /// The length of `bytes` quoted: escapes are 2 or 6 bytes, so the result is sized exactly
+    /// and written in place.
+    static func quotedCount(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        var count = bytes.count + 2
+        for byte in bytes where needsEscape(byte) { count += shortEscape(byte) == nil ? 5 : 1 }
+        return count
+    }
+
+    /// Writes `bytes` quoted at the start of `out` (at least ``quotedCount(_:)`` long); returns
+    /// the bytes written.
+    static func writeQuoted(_ bytes: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var index = 0
+        func put(_ byte: UInt8) {
+            out[index] = byte
+            index += 1
+        }
+        put(UInt8(ascii: "\""))
+        for byte in bytes {
+            guard needsEscape(byte) else {
+                put(byte)
+                continue
+            }
+            put(UInt8(ascii: "\\"))
+            if let short = shortEscape(byte) {
+                put(short)
+            } else {
+                put(UInt8(ascii: "u"))
+                put(UInt8(ascii: "0"))
+                put(UInt8(ascii: "0"))
+                put(hexDigit(byte >> 4))
+                put(hexDigit(byte & 0xF))
             }
         }
+        put(UInt8(ascii: "\""))
+        return index
     }
 
     private static func needsEscape(_ byte: UInt8) -> Bool {
@@ -166,13 +209,19 @@ enum AsciicastValue: Sendable, Hashable {
         }
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    /// Computed, not looked up: a static table costs a `swift_once` check per byte in this loop.
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
+    }
 }
 
 /// Decodes a byte stream as UTF-8 chunk by chunk: a sequence cut at the end of a chunk waits for
 /// the next one; invalid bytes become U+FFFD.
 struct IncrementalUTF8Decoder: Sendable {
     private var pending: [UInt8] = []
+
+    /// Whether no unfinished character is held.
+    var isEmpty: Bool { pending.isEmpty }
 
     mutating func decode(_ bytes: some Sequence<UInt8>) -> String {
         pending.append(contentsOf: bytes)

@@ -31,28 +31,26 @@ public struct SessionRecordingSettings: Sendable, Equatable {
     }
 }
 
-/// Records one exec or attach session as an asciicast v2 file, appending and flushing each event as
-/// it happens so that a crash loses at most the event being written.
+/// Records one exec or attach session as an asciicast v2 file, handing each event to a
+/// ``RecordingFileWriter`` as it happens: written in order, behind the session, with a bounded
+/// backlog.
 ///
 /// The header needs the terminal size, which a terminal session sends as its first resize: the
 /// header is written at the first event that is not a marker (a first resize sets the size;
 /// anything else means 80x24), or at the end. Markers before that wait in memory (the policy
-/// decision). Writes happen in order on NIO's blocking-I/O thread pool, never on an event loop,
-/// and each is awaited by the stream it came from, so at most one event per stream is in flight.
+/// decision). Events are built and handed over without suspending in between, so the file's order is
+/// the order of events however calls from several streams interleave on this actor.
 actor SessionRecorder: RemoteCommandObserver {
     /// Used when no resize arrives before the first output.
     static let defaultSize = TerminalSize(width: 80, height: 24)
 
-    nonisolated let path: String
-    private let file: FileHandle
+    nonisolated var path: String { writer.path }
+    private let writer: RecordingFileWriter
     private let recordInput: Bool
     private let started: ContinuousClock.Instant
     private var header: AsciicastEncoder.Header?
     private var pendingMarkers: [(Double, String)] = []
     private var encoder = AsciicastEncoder()
-    private var failed = false
-    private var lastWrite: Task<Bool, Never>?
-    private let threadPool: NIOThreadPool
 
     /// Creates the file (mode 0600, never overwriting one that exists).
     init(
@@ -60,17 +58,10 @@ actor SessionRecorder: RemoteCommandObserver {
         threadPool: NIOThreadPool = .singleton
     ) throws {
         let path = URL(fileURLWithPath: settings.directory).appendingPathComponent("\(sessionID).cast").path
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw RecordingError(
-                description: "cannot create the recording \(path): \(String(cString: strerror(errno)))")
-        }
-        self.path = path
-        self.file = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        self.writer = try RecordingFileWriter(path: path, kind: "recording", threadPool: threadPool)
         self.recordInput = settings.recordInput
         self.header = header
         self.started = .now
-        self.threadPool = threadPool
     }
 
     struct RecordingError: Error, CustomStringConvertible {
@@ -78,7 +69,7 @@ actor SessionRecorder: RemoteCommandObserver {
     }
 
     /// Whether a write failed (the recording is incomplete from then on).
-    var hasFailed: Bool { failed }
+    var hasFailed: Bool { writer.hasFailed }
 
     private var elapsed: Double {
         let duration = ContinuousClock.now - started
@@ -101,18 +92,18 @@ actor SessionRecorder: RemoteCommandObserver {
 
     func stdin(_ data: ByteBuffer) async {
         guard recordInput else { return }
-        let time = elapsed
-        var text = headerIfNeeded(size: nil)
-        text += encoder.bytesLine(time: time, code: .input, source: .stdin, bytes: data.readableBytesView) ?? ""
-        await enqueue(text)
+        await record(data, code: .input, source: .stdin)
     }
 
     func output(_ data: ByteBuffer, stream: RemoteCommandStreamType) async {
+        await record(data, code: .output, source: stream == .stderr ? .stderr : .stdout)
+    }
+
+    private func record(_ data: ByteBuffer, code: AsciicastEncoder.EventCode, source: AsciicastEncoder.Source) async {
         let time = elapsed
-        let source: AsciicastEncoder.Source = stream == .stderr ? .stderr : .stdout
-        var text = headerIfNeeded(size: nil)
-        text += encoder.bytesLine(time: time, code: .output, source: source, bytes: data.readableBytesView) ?? ""
-        await enqueue(text)
+        writer.enqueue(Array(headerIfNeeded(size: nil).utf8))
+        writer.enqueue(encoder.bytesLine(time: time, code: code, source: source, bytes: data.readableBytesView))
+        await writer.waitForSpace()
     }
 
     func resize(_ size: TerminalSize) async {
@@ -131,8 +122,7 @@ actor SessionRecorder: RemoteCommandObserver {
         text += encoder.flushLines(time: time).joined()
         text += AsciicastEncoder.eventLine(time: time, code: .marker, data: label)
         await enqueue(text)
-        let file = self.file
-        _ = try? await threadPool.runIfActive { try file.synchronize() }
+        await writer.synchronize()
     }
 
     /// The header line and the markers held for it, the first time; then nothing.
@@ -150,25 +140,9 @@ actor SessionRecorder: RemoteCommandObserver {
         return text
     }
 
-    /// Appends `text` after every write enqueued before it, and waits for it. Callers build their
-    /// text (time included) without suspending first, so the file's order is the order of events,
-    /// however calls from several streams interleave on this actor.
+    /// Hands `text` to the writer after everything before it; waits only while its backlog is full.
     private func enqueue(_ text: String) async {
-        guard !text.isEmpty, !failed else { return }
-        let previous = lastWrite
-        let file = self.file
-        let threadPool = self.threadPool
-        let data = Data(text.utf8)
-        let write = Task<Bool, Never> {
-            guard await previous?.value ?? true else { return false }
-            do {
-                try await threadPool.runIfActive { try file.write(contentsOf: data) }
-                return true
-            } catch {
-                return false
-            }
-        }
-        lastWrite = write
-        if await !write.value { failed = true }
+        writer.enqueue(Array(text.utf8))
+        await writer.waitForSpace()
     }
 }

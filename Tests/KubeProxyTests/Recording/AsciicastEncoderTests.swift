@@ -66,7 +66,7 @@ struct AsciicastEncoderTests {
     @Test("invalid UTF-8 becomes U+FFFD and the line still parses")
     func invalidUTF8() throws {
         var encoder = AsciicastEncoder()
-        let encoded = encoder.bytesLine(time: 0, code: .output, source: .stdout, bytes: [0x61, 0xFF, 0xC3, 0x28, 0x62])
+        let encoded = encoder.textLine(time: 0, code: .output, source: .stdout, bytes: [0x61, 0xFF, 0xC3, 0x28, 0x62])
         let line = try #require(encoded)
         let event = try #require(try Self.parse(line) as? [Any])
         #expect(event[2] as? String == "a\u{FFFD}\u{FFFD}(b")
@@ -76,13 +76,13 @@ struct AsciicastEncoderTests {
     func splitCharacter() throws {
         var encoder = AsciicastEncoder()
         let check = Array("✓".utf8)  // E2 9C 93
-        let first = encoder.bytesLine(time: 0, code: .output, source: .stdout, bytes: check[0..<2])
+        let first = encoder.textLine(time: 0, code: .output, source: .stdout, bytes: check[0..<2])
         #expect(first == nil)
         // Bytes of another stream in between do not break it.
-        let between = encoder.bytesLine(time: 0, code: .output, source: .stderr, bytes: Array("e".utf8))
+        let between = encoder.textLine(time: 0, code: .output, source: .stderr, bytes: Array("e".utf8))
         let other = try #require(between)
         #expect((try Self.parse(other) as? [Any])?[2] as? String == "e")
-        let last = encoder.bytesLine(time: 0.1, code: .output, source: .stdout, bytes: Array(check[2...]) + [0x21])
+        let last = encoder.textLine(time: 0.1, code: .output, source: .stdout, bytes: Array(check[2...]) + [0x21])
         let line = try #require(last)
         #expect((try Self.parse(line) as? [Any])?[2] as? String == "✓!")
     }
@@ -90,13 +90,45 @@ struct AsciicastEncoderTests {
     @Test("an unfinished character at the end of a session is flushed as U+FFFD")
     func unfinishedAtEnd() throws {
         var encoder = AsciicastEncoder()
-        let started = encoder.bytesLine(time: 0, code: .input, source: .stdin, bytes: [0xF0, 0x9F])
+        let started = encoder.textLine(time: 0, code: .input, source: .stdin, bytes: [0xF0, 0x9F])
         #expect(started == nil)
         let lines = encoder.flushLines(time: 2)
         #expect(lines.count == 1)
         let event = try #require(try Self.parse(lines[0]) as? [Any])
         #expect(event[1] as? String == "i")
         #expect(event[2] as? String == "\u{FFFD}")
+    }
+
+    @Test("ASCII chunks, escapes included, give the same line as the text path")
+    func asciiFastPath() throws {
+        let ascii = (0..<128).map { UInt8($0) }
+        var encoder = AsciicastEncoder()
+        let line = encoder.bytesLine(
+            time: 2.25, code: .output, source: .stdout, bytes: ByteBuffer(bytes: ascii).readableBytesView)
+        let expected = AsciicastEncoder.eventLine(
+            time: 2.25, code: .output, data: String(decoding: ascii, as: UTF8.self))
+        #expect(String(decoding: line, as: UTF8.self) == expected)
+    }
+
+    @Test("text cut anywhere, ASCII or not, is recorded whole across its chunks")
+    func chunkedText() throws {
+        var generator = SystemRandomNumberGenerator()
+        let pieces = ["ls -la\r\n", "\u{1b}[01;34mdir\u{1b}[0m", "é", "✓", "😀", "\u{0}", "\"q\"", "\\"]
+        let text = (0..<400).map { _ in pieces.randomElement(using: &generator)! }.joined()
+        let bytes = Array(text.utf8)
+        var encoder = AsciicastEncoder()
+        var recorded = ""
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + Int.random(in: 1...9, using: &generator))
+            let chunk = ByteBuffer(bytes: bytes[offset..<end])
+            if let line = encoder.textLine(time: 0, code: .output, source: .stdout, bytes: chunk.readableBytesView) {
+                recorded += try #require((try Self.parse(line) as? [Any])?[2] as? String)
+            }
+            offset = end
+        }
+        #expect(encoder.flushLines(time: 1).isEmpty)
+        #expect(recorded == text)
     }
 
     @Test("arbitrary bytes in arbitrary chunks always give parsable lines")
@@ -107,7 +139,7 @@ struct AsciicastEncoderTests {
         for index in 0..<500 {
             let length = Int.random(in: 0...16, using: &generator)
             let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
-            if let line = encoder.bytesLine(time: Double(index), code: .output, source: .stdout, bytes: bytes) {
+            if let line = encoder.textLine(time: Double(index), code: .output, source: .stdout, bytes: bytes) {
                 lines.append(line)
             }
         }
@@ -116,6 +148,14 @@ struct AsciicastEncoderTests {
             let event = try #require(try Self.parse(line) as? [Any], "\(line)")
             #expect(event.count == 3)
         }
+    }
+}
+
+extension AsciicastEncoder {
+    /// ``bytesLine(time:code:source:bytes:)`` as text; nil when the bytes only started a character.
+    mutating func textLine(time: Double, code: EventCode, source: Source, bytes: some Collection<UInt8>) -> String? {
+        let line = bytesLine(time: time, code: code, source: source, bytes: bytes)
+        return line.isEmpty ? nil : String(decoding: line, as: UTF8.self)
     }
 }
 
