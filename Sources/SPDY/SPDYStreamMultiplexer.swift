@@ -7,6 +7,10 @@ import NIOCore
 /// when any of them is full the channel stops reading until its consumer catches up (TCP is the only
 /// backpressure Go peers understand, §1.6); writes from tasks are cut into DATA frames and complete
 /// when the channel is writable again. It allocates our stream ids and times out unanswered SYN_STREAMs.
+///
+/// DATA of one stream read in one burst is handed over as one chunk when the burst ends (up to
+/// ``maxCoalescedBytes``): a consumer pays its per-chunk costs (a task switch, a write and flush on
+/// another connection, an event in a recording) per burst instead of per frame.
 final class SPDYStreamMultiplexer: ChannelDuplexHandler {
     typealias InboundIn = SPDYFrame
     typealias OutboundIn = SPDYFrame
@@ -33,8 +37,15 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
         let timeout: Scheduled<Void>?
     }
 
+    /// The largest chunk DATA frames are merged into; with at most
+    /// ``SPDYLimits/maxBufferedFramesPerStream`` chunks waiting, this bounds what a slow consumer
+    /// holds per stream (2 MiB at the defaults).
+    static let maxCoalescedBytes = 128 << 10
+
     private let configuration: SPDYSessionConfiguration
     private let eventLoop: any EventLoop
+    /// DATA read in the current burst, per stream, not handed over yet.
+    private var held: [SPDYStreamID: ByteBuffer] = [:]
     private var context: ChannelHandlerContext?
     private(set) var session: SPDYSession?
     private var inboundStreams: AsyncStream<SPDYStream>.Continuation?
@@ -95,6 +106,7 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
         closed = true
         let error = SPDYError(
             .sessionClosed, closeReason.map { "the SPDY session ended: \($0)" } ?? "the SPDY session ended")
+        for id in Array(held.keys) { handOverHeld(id) }
         let entries = self.entries
         self.entries.removeAll()
         for (_, entry) in entries {
@@ -163,21 +175,24 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
         if reply.isFin { deliver(reply.streamID, ByteBuffer(), isFin: true) }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        for id in Array(held.keys) { handOverHeld(id) }
+        context.fireChannelReadComplete()
+    }
+
     private func deliver(_ id: SPDYStreamID, _ data: ByteBuffer, isFin: Bool) {
-        guard var entry = entries[id] else { return }
-        if let source = entry.source, data.readableBytes > 0, !entry.consumerGone {
-            switch source.yield(data) {
-            case .produceMore:
-                break
-            case .stopProducing:
-                if !entry.blocked {
-                    entry.blocked = true
-                    blockedStreams += 1
-                }
-            case .dropped:
-                entry.consumerGone = true
+        guard let entry = entries[id] else { return }
+        if entry.source != nil, data.readableBytes > 0, !entry.consumerGone {
+            if held[id] == nil {
+                held[id] = data
+            } else {
+                var data = data
+                held[id]!.writeBuffer(&data)
             }
+            if held[id]!.readableBytes >= Self.maxCoalescedBytes { handOverHeld(id) }
         }
+        if isFin { handOverHeld(id) }
+        guard var entry = entries[id] else { return }
         if isFin {
             entry.source?.finish()
             entry.source = nil
@@ -185,6 +200,25 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
         }
         entries[id] = entry
         removeIfFinished(id)
+    }
+
+    /// Yields the stream's held DATA; reading stops while its consumer is full.
+    private func handOverHeld(_ id: SPDYStreamID) {
+        guard let data = held.removeValue(forKey: id), var entry = entries[id], let source = entry.source,
+            !entry.consumerGone
+        else { return }
+        switch source.yield(data) {
+        case .produceMore:
+            break
+        case .stopProducing:
+            if !entry.blocked {
+                entry.blocked = true
+                blockedStreams += 1
+            }
+        case .dropped:
+            entry.consumerGone = true
+        }
+        entries[id] = entry
     }
 
     private func receivedReset(_ rst: SPDYRstStreamFrame) {
@@ -209,6 +243,7 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
     }
 
     private func consumerTerminated(_ id: SPDYStreamID) {
+        held[id] = nil
         guard var entry = entries[id] else { return }
         entry.consumerGone = true
         unblock(&entry)
@@ -231,6 +266,7 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
     }
 
     private func removeEntry(_ id: SPDYStreamID, finishing error: SPDYError?) {
+        handOverHeld(id)
         guard var entry = entries.removeValue(forKey: id) else { return }
         if let error {
             entry.source?.finish(error)

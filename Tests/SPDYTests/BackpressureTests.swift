@@ -62,4 +62,71 @@ struct BackpressureTests {
         #expect(try await channel.eventLoop.submit { counter.reads }.get() == reads + 1)
         _ = try? await channel.finish()
     }
+
+    /// A server session with one open data stream from the peer.
+    static func openStream() async throws -> (NIOAsyncTestingChannel, TestPeer, SPDYStream) {
+        let channel = NIOAsyncTestingChannel()
+        let box = SPDYSessionBox()
+        try await channel.eventLoop.submit {
+            box.session = try channel.pipeline.syncOperations.addSPDYSessionHandlers(
+                configuration: SPDYSessionConfiguration(role: .server))
+        }.get()
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
+        let session = try #require(box.session)
+        var peer = TestPeer()
+        try await channel.writeInbound(
+            try peer.bytes(.synStream(SPDYSynStreamFrame(streamID: SPDYStreamID(1), headers: ["streamtype": "data"]))))
+        var streams = session.inboundStreams.makeAsyncIterator()
+        let stream = try #require(await streams.next())
+        try await stream.reply()
+        return (channel, peer, stream)
+    }
+
+    @Test("DATA frames read in one burst reach the stream as one chunk, before the FIN that followed them")
+    func burstCoalesced() async throws {
+        let (channel, opener, stream) = try await Self.openStream()
+        var peer = opener
+        var burst = ByteBuffer()
+        for text in ["first ", "second ", "third"] {
+            var frame = try peer.bytes(.data(SPDYDataFrame(streamID: SPDYStreamID(1), data: ByteBuffer(string: text))))
+            burst.writeBuffer(&frame)
+        }
+        var fin = try peer.bytes(.data(SPDYDataFrame(streamID: SPDYStreamID(1), data: ByteBuffer(), isFin: true)))
+        burst.writeBuffer(&fin)
+        try await channel.writeInbound(burst)
+        var chunks: [String] = []
+        for try await chunk in stream.inbound { chunks.append(String(buffer: chunk)) }
+        #expect(chunks == ["first second third"])
+        _ = try? await channel.finish()
+    }
+
+    @Test("a burst larger than maxCoalescedBytes is handed over in pieces of about that size, in order")
+    func largeBurstSplit() async throws {
+        let (channel, opener, stream) = try await Self.openStream()
+        var peer = opener
+        let frameSize = 40 << 10
+        var burst = ByteBuffer()
+        var expected: [UInt8] = []
+        for index in 0..<10 {
+            let payload = [UInt8](repeating: UInt8(index), count: frameSize)
+            expected += payload
+            var frame = try peer.bytes(
+                .data(SPDYDataFrame(streamID: SPDYStreamID(1), data: ByteBuffer(bytes: payload))))
+            burst.writeBuffer(&frame)
+        }
+        try await channel.writeInbound(burst)
+        try await channel.writeInbound(
+            try peer.bytes(.data(SPDYDataFrame(streamID: SPDYStreamID(1), data: ByteBuffer(), isFin: true))))
+        var sizes: [Int] = []
+        var received: [UInt8] = []
+        for try await chunk in stream.inbound {
+            sizes.append(chunk.readableBytes)
+            received += chunk.readableBytesView
+        }
+        #expect(received == expected)
+        // 40 KiB frames: handed over at 160 KiB (the first size at or over 128 KiB), twice, then the rest.
+        #expect(sizes == [4 * frameSize, 4 * frameSize, 2 * frameSize])
+        #expect(sizes.allSatisfy { $0 < SPDYStreamMultiplexer.maxCoalescedBytes + frameSize })
+        _ = try? await channel.finish()
+    }
 }
