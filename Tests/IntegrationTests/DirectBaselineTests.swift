@@ -28,7 +28,7 @@ struct DirectBaselineTests {
             kubeconfig: cluster.adminKubeconfig, home: home)
         #expect(result.exitCode == 3)
         #expect(result.standardOutput == "out-web\n")
-        #expect(result.standardError.hasPrefix("err\n"))
+        #expect(Kubectl.withoutClientLog(result.standardError).hasPrefix("err\n"), "\(result.standardError)")
         #expect(result.standardError.contains("command terminated with exit code 3"))
     }
 

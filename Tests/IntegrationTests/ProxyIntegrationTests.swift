@@ -283,7 +283,7 @@ struct ProxyIntegrationTests {
             as: .alice, minor: minor)
         #expect(result.exitCode == 3, "\(result.standardError)")
         #expect(result.standardOutput == "via-proxy\n")
-        #expect(result.standardError.hasPrefix("err\n"))
+        #expect(Kubectl.withoutClientLog(result.standardError).hasPrefix("err\n"), "\(result.standardError)")
     }
 
     @Test("an exec the policies deny is refused before it starts")

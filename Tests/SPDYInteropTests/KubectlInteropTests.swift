@@ -20,7 +20,7 @@ struct KubectlInteropTests {
         #expect(result.standardOutput == "to-stdout\n")
         // client-go logs "Unknown stream id 1" when the empty connected marker (protocols.md §4.2) beats
         // its stream registration; that line is the client's, not the command's output.
-        #expect(withoutClientLog(result.standardError).hasPrefix("to-stderr\n"))
+        #expect(Kubectl.withoutClientLog(result.standardError).hasPrefix("to-stderr\n"))
         #expect(result.standardError.contains("command terminated with exit code 3"))
         // kubectl ≤ 1.28 offers v4 first, later ones v5 (§2).
         let expected = ["1.20", "1.27", "1.28"].contains(version) ? "v4.channel.k8s.io" : "v5.channel.k8s.io"
@@ -132,7 +132,7 @@ struct KubectlWebSocketInteropTests {
         #expect(result.standardOutput.trimmingCharacters(in: .whitespaces) == "100000\n")
         // client-go logs "Unknown stream id 1" when the empty connected marker (protocols.md §4.2) beats
         // its stream registration; that line is the client's, not the command's output.
-        #expect(withoutClientLog(result.standardError).hasPrefix("to-stderr\n"))
+        #expect(Kubectl.withoutClientLog(result.standardError).hasPrefix("to-stderr\n"))
         #expect(harness.server.log.text.contains("WEBSOCKET GET /api/v1/namespaces/ns/pods/x/exec?"))
         #expect(harness.server.log.text.contains("-> v5.channel.k8s.io"))
         #expect(!harness.server.log.text.contains("UPGRADE POST"))
@@ -196,11 +196,4 @@ struct KubectlWebSocketInteropTests {
         #expect(harness.server.log.text.contains("-> SPDY/3.1+portforward.k8s.io"), "\(harness.server.log.text)")
         #expect(!harness.server.log.text.contains("UPGRADE POST"))
     }
-}
-
-/// Stderr without client-go's own klog lines (`E1128 12:00:00.000000 123 file.go:1] …`).
-func withoutClientLog(_ text: String) -> String {
-    text.split(separator: "\n", omittingEmptySubsequences: false)
-        .filter { $0.firstMatch(of: /^[EWI]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+\.go:\d+\]/) == nil }
-        .joined(separator: "\n")
 }

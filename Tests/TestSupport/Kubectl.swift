@@ -14,6 +14,15 @@ public struct Kubectl: Sendable, CustomStringConvertible {
     public static let baselineMinors = ["1.20", "1.27", "1.30", "1.33", "1.37"]
 
     /// Every kubectl on this machine, as listed by `scripts/testenv/kubectl-matrix.sh`.
+    /// Stderr without client-go's own klog lines (`E1128 12:00:00.000000 123 file.go:1] …`): e.g.
+    /// "Unknown stream id 1, discarding message" when a server's connected marker (protocols.md
+    /// §4.2) beats the WebSocket client's stream registration, which real apiservers cause too.
+    public static func withoutClientLog(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { $0.firstMatch(of: /^[EWI]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+\.go:\d+\]/) == nil }
+            .joined(separator: "\n")
+    }
+
     public static func all() throws -> [Kubectl] {
         try Matrix.shared.get()
     }

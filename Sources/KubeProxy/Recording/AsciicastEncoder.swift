@@ -76,31 +76,34 @@ struct AsciicastEncoder: Sendable {
         defer { decoders[source] = decoder }
         if decoder.isEmpty,
             let line = bytes.withContiguousStorageIfAvailable({ buffer -> [UInt8]? in
-                guard buffer.allSatisfy({ $0 < 0x80 }) else { return nil }
-                return Self.eventLine(time: time, code: code, data: buffer)
+                let (quotedCount, isASCII) = JSONStringEscaping.measure(buffer)
+                guard isASCII else { return nil }
+                return Self.eventLine(time: time, code: code, data: buffer, quotedCount: quotedCount)
             }), let line
         {
             return line
         }
         var text = decoder.decode(bytes)
         guard !text.isEmpty else { return [] }
-        return text.withUTF8 { Self.eventLine(time: time, code: code, data: $0) }
+        return text.withUTF8 {
+            Self.eventLine(time: time, code: code, data: $0, quotedCount: JSONStringEscaping.measure($0).count)
+        }
     }
 
-    /// `[time,"code","data"]` and a newline, for `data` that is valid UTF-8.
-    private static func eventLine(time: Double, code: EventCode, data: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    /// `[time,"code","data"]` and a newline, for `data` that is valid UTF-8 and `quotedCount` long
+    /// once quoted.
+    private static func eventLine(
+        time: Double, code: EventCode, data: UnsafeBufferPointer<UInt8>, quotedCount: Int
+    ) -> [UInt8] {
         let prefix = Array(("[" + formatTime(time) + "," + AsciicastValue.quote(code.rawValue) + ",").utf8)
-        let quotedCount = AsciicastValue.quotedCount(data)
-        return [UInt8](unsafeUninitializedCapacity: prefix.count + quotedCount + 2) { out, count in
-            var index = 0
-            for byte in prefix {
-                out[index] = byte
-                index += 1
-            }
-            index += AsciicastValue.writeQuoted(data, into: UnsafeMutableBufferPointer(rebasing: out[index...]))
-            out[index] = UInt8(ascii: "]")
-            out[index + 1] = UInt8(ascii: "\n")
-            count = index + 2
+        let length = prefix.count + quotedCount + 2
+        return [UInt8](unsafeUninitializedCapacity: length + JSONStringEscaping.slack) { out, count in
+            let base = UnsafeMutableRawPointer(out.baseAddress!)
+            prefix.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            let end = prefix.count + JSONStringEscaping.write(data, to: base + prefix.count)
+            out[end] = UInt8(ascii: "]")
+            out[end + 1] = UInt8(ascii: "\n")
+            count = end + 2
         }
     }
 
@@ -144,74 +147,15 @@ enum AsciicastValue: Sendable, Hashable {
         }
     }
 
-    /// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped;
-    /// everything else, including non-ASCII, as UTF-8. Works on the UTF-8 bytes, since every byte
-    /// that needs escaping is ASCII and never part of a multi-byte character: this runs on every
-    /// byte a session prints, and building a String scalar by scalar cost ~0.27 µs per byte.
+    /// A JSON string literal (see ``JSONStringEscaping``).
     static func quote(_ text: String) -> String {
         var text = text
         return text.withUTF8 { bytes in
-            String(unsafeUninitializedCapacity: quotedCount(bytes)) { writeQuoted(bytes, into: $0) }
-        }
-    }
-
-    /// The length of `bytes` quoted: escapes are 2 or 6 bytes, so the result is sized exactly
-    /// and written in place.
-    static func quotedCount(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
-        var count = bytes.count + 2
-        for byte in bytes where needsEscape(byte) { count += shortEscape(byte) == nil ? 5 : 1 }
-        return count
-    }
-
-    /// Writes `bytes` quoted at the start of `out` (at least ``quotedCount(_:)`` long); returns
-    /// the bytes written.
-    static func writeQuoted(_ bytes: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        var index = 0
-        func put(_ byte: UInt8) {
-            out[index] = byte
-            index += 1
-        }
-        put(UInt8(ascii: "\""))
-        for byte in bytes {
-            guard needsEscape(byte) else {
-                put(byte)
-                continue
-            }
-            put(UInt8(ascii: "\\"))
-            if let short = shortEscape(byte) {
-                put(short)
-            } else {
-                put(UInt8(ascii: "u"))
-                put(UInt8(ascii: "0"))
-                put(UInt8(ascii: "0"))
-                put(hexDigit(byte >> 4))
-                put(hexDigit(byte & 0xF))
+            let count = JSONStringEscaping.measure(bytes).count
+            return String(unsafeUninitializedCapacity: count + JSONStringEscaping.slack) {
+                JSONStringEscaping.write(bytes, to: UnsafeMutableRawPointer($0.baseAddress!))
             }
         }
-        put(UInt8(ascii: "\""))
-        return index
-    }
-
-    private static func needsEscape(_ byte: UInt8) -> Bool {
-        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0x7F
-    }
-
-    /// The letter after the backslash for the characters JSON has a short escape for.
-    private static func shortEscape(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"): byte
-        case UInt8(ascii: "\n"): UInt8(ascii: "n")
-        case UInt8(ascii: "\r"): UInt8(ascii: "r")
-        case UInt8(ascii: "\t"): UInt8(ascii: "t")
-        case 0x08: UInt8(ascii: "b")
-        case 0x0C: UInt8(ascii: "f")
-        default: nil
-        }
-    }
-
-    /// Computed, not looked up: a static table costs a `swift_once` check per byte in this loop.
-    private static func hexDigit(_ value: UInt8) -> UInt8 {
-        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 }
 

@@ -56,6 +56,21 @@ struct AsciicastEncoderTests {
         #expect(AsciicastValue.quote("\u{0}\u{1f}\u{7f}\u{8}\u{c}\"\\") == #""\u0000\u001f\u007f\b\f\"\\""#)
     }
 
+    @Test("the escaper's measured length is what it writes, and it tells ASCII from the rest")
+    func escapingMeasure() {
+        for text in ["", "plain", "\u{0}\u{1f}\u{7f}\"\\\n", "é✓😀 mixed \t"] {
+            var copy = text
+            copy.withUTF8 { bytes in
+                let (count, isASCII) = JSONStringEscaping.measure(bytes)
+                var out = [UInt8](repeating: 0, count: count + JSONStringEscaping.slack)
+                let written = out.withUnsafeMutableBytes { JSONStringEscaping.write(bytes, to: $0.baseAddress!) }
+                #expect(written == count, "\(text)")
+                #expect(isASCII == text.utf8.allSatisfy { $0 < 0x80 }, "\(text)")
+                #expect(String(decoding: out[..<written], as: UTF8.self) == AsciicastValue.quote(text))
+            }
+        }
+    }
+
     @Test(
         "times have microsecond precision",
         arguments: [(0.0, "0.000000"), (1.2345678, "1.234568"), (61.05, "61.050000")])
