@@ -195,8 +195,14 @@ public final class SPDYConnectionHandler: ChannelDuplexHandler {
         pingTimer = nil
     }
 
+    /// A keep-alive PING, only after a quiet interval. A busy connection needs none, and a PING that
+    /// reaches the apiserver after the pod's side of an exec ended lies unread in its socket when
+    /// it closes: the kernel then answers with RST instead of FIN, and output still in our receive
+    /// buffer (a consumer applying backpressure) is lost with the status.
     private func sendPing(context: ChannelHandlerContext) {
-        guard let ping = machine?.nextPing() else { return }
+        guard let pingInterval, machine?.hasBeenQuiet(for: pingInterval, now: context.eventLoop.now) == true,
+            let ping = machine?.nextPing()
+        else { return }
         context.writeAndFlush(wrapOutboundOut(.ping(ping)), promise: nil)
     }
 

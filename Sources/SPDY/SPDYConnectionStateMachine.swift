@@ -148,6 +148,14 @@ struct SPDYConnectionStateMachine {
         }
     }
 
+    /// Whether nothing was read or written in the `interval` before `now`.
+    func hasBeenQuiet(for interval: TimeAmount, now: NIODeadline) -> Bool {
+        switch state {
+        case .active(let session), .draining(let session, _): now - session.lastActivity >= interval
+        case .closed: false
+        }
+    }
+
     /// Whether the idle timeout has expired at `now`.
     func isIdle(now: NIODeadline) -> Bool {
         guard let idleDeadline else { return false }

@@ -231,4 +231,25 @@ struct HandlerTests {
         #expect(try server.readOutbound(as: ByteBuffer.self) == nil)
         _ = try? server.finish()
     }
+
+    @Test("a client pings only after a quiet interval: frames from the peer keep a busy connection ping-free")
+    func pingsOnlyWhenQuiet() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers([
+            ByteToMessageHandler(SPDYFrameDecoderHandler()), MessageToByteHandler(SPDYFrameEncoderHandler()),
+            SPDYConnectionHandler(role: .client, pingInterval: .seconds(5)),
+        ])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        var peer = TestPeer()
+        // A peer PING (any frame counts) every 2 s for 20 s: our only writes are the echoes.
+        for _ in 0..<10 {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+            try channel.writeInbound(try peer.bytes(.ping(SPDYPingFrame(id: 2))))
+        }
+        #expect(try peer.received(from: channel) == Array(repeating: .ping(SPDYPingFrame(id: 2)), count: 10))
+        // Then quiet: the keep-alive resumes on the next tick that follows 5 quiet seconds.
+        channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+        #expect(try peer.received(from: channel) == [.ping(SPDYPingFrame(id: 1))])
+        _ = try? channel.finish()
+    }
 }
