@@ -444,7 +444,7 @@ table=$(awk -F'\t' -v size="$size_mib" '
   NR == 1 || $4 == "perf" { next }
   {
     key = $1 SUBSEP $2 SUBSEP $3
-    if (!(key in runs)) { order[++n] = key; failed[key] = 0 }
+    if (!(key in seen)) { seen[key] = 1; order[++n] = key; failed[key] = 0 }
     load[key] = load[key] " " $10
     if ($11 != "ok") { failed[key]++; shown[key] = shown[key] " failed(" $5 "s)"; next }
     runs[key] = runs[key] " " $6; shown[key] = shown[key] " " $6
