@@ -9,6 +9,9 @@ import Synchronization
 ///                     └──endAll(reason)──▶ end(reason) called once ──close()──▶ gone
 ///  open(end:) after endAll ──▶ end(reason) called at once (a session racing the shutdown)
 /// ```
+///
+/// A session closes its registration last, after its recording and audit record are written, so
+/// ``count`` reaching zero tells a shutdown that nothing it would lose by exiting is left.
 final class ActiveSessions: Sendable {
     /// Ends one session with `reason`; returns once the session was told (not once it finished).
     typealias End = @Sendable (_ reason: String) async -> Void
@@ -20,7 +23,10 @@ final class ActiveSessions: Sendable {
 
     private struct State {
         var nextID: UInt64 = 0
+        /// Sessions not told to end yet.
         var open: [UInt64: End] = [:]
+        /// Sessions not closed yet, told to end or not.
+        var running: Set<UInt64> = []
         /// Set by ``endAll(reason:)``: sessions opened later are ended at once.
         var endingReason: String?
     }
@@ -29,12 +35,14 @@ final class ActiveSessions: Sendable {
 
     init() {}
 
-    var count: Int { state.withLock { $0.open.count } }
+    /// Sessions that have not closed their registration yet.
+    var count: Int { state.withLock { $0.running.count } }
 
     /// Registers a session that `end` can stop.
     func open(end: @escaping End) async -> Registration {
         let (registration, reason) = state.withLock { state -> (Registration, String?) in
             state.nextID += 1
+            state.running.insert(state.nextID)
             if state.endingReason == nil { state.open[state.nextID] = end }
             return (Registration(id: state.nextID), state.endingReason)
         }
@@ -44,7 +52,10 @@ final class ActiveSessions: Sendable {
 
     /// The session ended; a later ``endAll(reason:)`` leaves it alone.
     func close(_ registration: Registration) {
-        _ = state.withLock { $0.open.removeValue(forKey: registration.id) }
+        state.withLock { state in
+            state.open[registration.id] = nil
+            state.running.remove(registration.id)
+        }
     }
 
     /// Tells every open session, and every one opened from now on, to end with `reason`.

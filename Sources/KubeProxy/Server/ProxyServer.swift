@@ -132,13 +132,17 @@ public final class ProxyServer: Sendable {
         quiesce.initiateShutdown(promise: promise)
         let closed = NIOLockedValueBox(false)
         promise.futureResult.whenComplete { _ in closed.withLockedValue { $0 = true } }
-        if await !Self.wait(upTo: gracePeriod, until: { closed.withLockedValue { $0 } }) {
-            let open = services.sessions.count
+        // Done when every connection is closed and every session has written its recording and
+        // audit record (a session's connection closes before those are written).
+        let sessions = services.sessions
+        let done = { closed.withLockedValue { $0 } && sessions.count == 0 }
+        if await !Self.wait(upTo: gracePeriod, until: done) {
+            let open = sessions.count
             if open > 0 {
                 logger.warning("ending sessions still open after the grace period", metadata: ["sessions": "\(open)"])
-                await services.sessions.endAll(reason: Self.shutdownMessage)
+                await sessions.endAll(reason: Self.shutdownMessage)
             }
-            if await !Self.wait(upTo: .seconds(5), until: { closed.withLockedValue { $0 } }) {
+            if await !Self.wait(upTo: .seconds(5), until: done) {
                 logger.warning("connections still open after the grace period are dropped")
             }
         }

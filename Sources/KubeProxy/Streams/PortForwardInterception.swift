@@ -206,7 +206,8 @@ struct PortForwardInterception: Sendable {
             return totals
         }
         await upstream.close()
-        services.sessions.close(registration)
+        // Closed last: a shutdown waits for it, so the record below is written.
+        defer { services.sessions.close(registration) }
         let elapsed = clock.now - start
 
         audit.annotations.merge(totals.annotations) { _, new in new }

@@ -205,7 +205,8 @@ struct RemoteCommandInterception: Sendable {
             outputDelay: Self.isWebSocket(transport) ? Self.webSocketOutputDelay : .zero, outputMasker: masker)
         let registration = await services.sessions.open { reason in await bridge.end(reason: reason) }
         let summary = await bridge.run()
-        services.sessions.close(registration)
+        // Closed last: a shutdown waits for it, so the recording and the record below are written.
+        defer { services.sessions.close(registration) }
         let elapsed = clock.now - start
 
         if let copy {

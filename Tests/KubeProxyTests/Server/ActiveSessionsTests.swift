@@ -29,9 +29,9 @@ struct ActiveSessionsTests {
         await sessions.endAll(reason: "shutting down")
         await sessions.endAll(reason: "again")
         #expect(ends.byName == ["a": ["shutting down"], "b": ["shutting down"]])
-        #expect(sessions.count == 0)
+        #expect(sessions.count == 2, "told to end, but still writing their records")
         sessions.close(a)  // a session closing after it was ended is fine
-        #expect(sessions.count == 0)
+        #expect(sessions.count == 1)
     }
 
     @Test("a session opened after endAll (racing the shutdown) is ended at once with the first reason")
@@ -41,7 +41,8 @@ struct ActiveSessionsTests {
         await sessions.endAll(reason: "shutting down")
         let late = await sessions.open(end: ends.end("late"))
         #expect(ends.byName == ["late": ["shutting down"]])
-        #expect(sessions.count == 0)
+        #expect(sessions.count == 1)
         sessions.close(late)
+        #expect(sessions.count == 0)
     }
 }
