@@ -24,7 +24,7 @@ extension ProxyConfiguration {
 }
 
 extension ProxyConfiguration.Listen {
-    private enum Keys: String, CodingKey { case host, port, shutdownGraceSeconds }
+    private enum Keys: String, CodingKey { case host, port, shutdownGraceSeconds, idleTimeoutSeconds }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
@@ -34,6 +34,11 @@ extension ProxyConfiguration.Listen {
         guard shutdownGraceSeconds >= 0 else {
             throw ProxyConfiguration.Error(
                 description: "listen.shutdownGraceSeconds must be 0 or more, not \(shutdownGraceSeconds)")
+        }
+        idleTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .idleTimeoutSeconds) ?? 90
+        guard idleTimeoutSeconds >= 1 else {
+            throw ProxyConfiguration.Error(
+                description: "listen.idleTimeoutSeconds must be 1 or more, not \(idleTimeoutSeconds)")
         }
     }
 }

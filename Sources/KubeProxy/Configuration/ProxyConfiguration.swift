@@ -4,7 +4,7 @@ import Yams
 /// `portcullis proxy --config FILE`: everything the proxy needs, in one YAML file.
 ///
 /// ```yaml
-/// listen: {host: 0.0.0.0, port: 8443, shutdownGraceSeconds: 20}
+/// listen: {host: 0.0.0.0, port: 8443, shutdownGraceSeconds: 20, idleTimeoutSeconds: 90}
 /// tls: {certFile: /etc/portcullis/tls.crt, keyFile: /etc/portcullis/tls.key, clientCAFile: /etc/portcullis/client-ca.crt}
 /// upstream: {inCluster: true}                  # or {kubeconfig: path, context: name}
 /// policies: {paths: [/etc/portcullis/policies], defaultOutcome: Allow}
@@ -36,6 +36,11 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         /// How long SIGTERM lets open sessions run before ending them. Below Kubernetes' default
         /// 30 s termination grace, so recordings are closed before the kubelet's SIGKILL.
         public var shutdownGraceSeconds = 20
+        /// A client connection with no request in flight (or a request that stopped arriving)
+        /// is closed after this long without a byte from the client. The same 90 s as Go's
+        /// `IdleConnTimeout`, after which kubectl drops its own idle connections anyway; without
+        /// a limit, idle connections would hold proxy memory (two TLS buffers each) for ever.
+        public var idleTimeoutSeconds = 90
     }
 
     public struct TLS: Sendable, Codable, Equatable {
@@ -214,7 +219,8 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         "": [
             "listen", "tls", "upstream", "policies", "authentication", "approvals", "audit", "recordings", "management",
         ],
-        "listen": ["host", "port", "shutdownGraceSeconds"], "tls": ["certFile", "keyFile", "clientCAFile"],
+        "listen": ["host", "port", "shutdownGraceSeconds", "idleTimeoutSeconds"],
+        "tls": ["certFile", "keyFile", "clientCAFile"],
         "upstream": ["inCluster", "kubeconfig", "context"], "policies": ["paths", "defaultOutcome"],
         "authentication": ["clientCertificates", "staticTokenFile", "oidc", "tokenReview"],
         "authentication.oidc[]": [

@@ -46,7 +46,8 @@ public final class ProxyRuntime: Sendable {
                 host: configuration.listen.host, port: configuration.listen.port,
                 certificateChainFile: configuration.tls.certFile, privateKeyFile: configuration.tls.keyFile,
                 clientCAFile: configuration.authentication.clientCertificates == true
-                    ? configuration.tls.clientCAFile : nil),
+                    ? configuration.tls.clientCAFile : nil,
+                idleTimeout: .seconds(configuration.listen.idleTimeoutSeconds)),
             upstream: upstream, policies: policies, authenticate: chain.callerAuthenticator,
             approvals: approvals, audit: try AuditLog(path: configuration.audit.path),
             recordings: configuration.recordings?.settings,

@@ -110,6 +110,21 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         context.close(promise: nil)
     }
 
+    /// The idle timeout: only a connection waiting for its next request, or for the rest of one
+    /// that stopped arriving, is closed; a response in flight (a quiet watch) is not idle.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        switch state {
+        case .idle, .receiving:
+            context.close(promise: nil)
+        case .refused, .deciding, .forwarding, .spliced, .streaming:
+            break
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         if case .forwarding(let exchange) = state {
             // The client left mid-response (a watch ended, a download aborted): this upstream

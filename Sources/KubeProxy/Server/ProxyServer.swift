@@ -20,20 +20,26 @@ public final class ProxyServer: Sendable {
         public var privateKeyFile: String
         /// CA of client certificates to accept; nil: no client-certificate authentication.
         public var clientCAFile: String?
+        /// How long a client connection may sit without a request in flight (see
+        /// ``ProxyConfiguration/Listen/idleTimeoutSeconds``).
+        public var idleTimeout: Duration
 
         public init(
-            host: String, port: Int, certificateChainFile: String, privateKeyFile: String, clientCAFile: String? = nil
+            host: String, port: Int, certificateChainFile: String, privateKeyFile: String, clientCAFile: String? = nil,
+            idleTimeout: Duration = .seconds(90)
         ) {
             self.host = host
             self.port = port
             self.certificateChainFile = certificateChainFile
             self.privateKeyFile = privateKeyFile
             self.clientCAFile = clientCAFile
+            self.idleTimeout = idleTimeout
         }
     }
 
-    /// Names of the HTTP handlers, removed when a connection becomes an upgrade splice.
-    static let httpHandlerNames = ["http-decoder", "http-encoder", "http-pipelining", "http-errors", "proxy"]
+    /// Names of the HTTP handlers, removed when a connection becomes an upgrade splice or a
+    /// stream session; the idle timeout goes with them (an idle shell is not an idle connection).
+    static let httpHandlerNames = ["idle", "http-decoder", "http-encoder", "http-pipelining", "http-errors", "proxy"]
 
     private let configuration: Configuration
     private let gate: ProxyGate
@@ -87,6 +93,7 @@ public final class ProxyServer: Sendable {
         let gate = self.gate
         let pool = self.pool
         let services = self.services
+        let idleTimeout = TimeAmount(configuration.idleTimeout)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -98,6 +105,8 @@ public final class ProxyServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    // First, so that TLS bytes count: a client mid-handshake is not idle.
+                    try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout), name: "idle")
                     try sync.addHandler(NIOSSLServerHandler(context: tls))
                     try sync.addHandler(
                         ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),

@@ -20,4 +20,16 @@ struct ListenConfigurationTests {
             "\(error)".contains("listen.shutdownGraceSeconds must be 0 or more, not -1")
         }
     }
+
+    @Test("the idle timeout defaults to 90 s (Go's IdleConnTimeout), can be set, and is at least 1 s")
+    func idleTimeout() throws {
+        #expect(try ProxyConfiguration.parse(Self.base, file: "p.yaml").listen.idleTimeoutSeconds == 90)
+        let set = try ProxyConfiguration.parse(Self.base + "listen: {idleTimeoutSeconds: 1}\n", file: "p.yaml")
+        #expect(set.listen.idleTimeoutSeconds == 1)
+        #expect {
+            try ProxyConfiguration.parse(Self.base + "listen: {idleTimeoutSeconds: 0}\n", file: "p.yaml")
+        } throws: { error in
+            "\(error)".contains("listen.idleTimeoutSeconds must be 1 or more, not 0")
+        }
+    }
 }

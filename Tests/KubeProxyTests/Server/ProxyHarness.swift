@@ -24,7 +24,9 @@ final class ProxyHarness: Sendable {
         "bob-token": .init(name: "bob", groups: ["sre"]),
     ]
 
-    init(policies: String, approvals: (any ApprovalStore)? = nil) async throws {
+    init(
+        policies: String, approvals: (any ApprovalStore)? = nil, idleTimeout: Duration = .seconds(90)
+    ) async throws {
         let authority = try TestCertificateAuthority()
         let (certificatePEM, keyPEM) = try authority.issueServerCertificate()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -51,7 +53,7 @@ final class ProxyHarness: Sendable {
         server = try ProxyServer(
             configuration: .init(
                 host: "127.0.0.1", port: 0, certificateChainFile: certificateFile.path,
-                privateKeyFile: keyFile.path),
+                privateKeyFile: keyFile.path, idleTimeout: idleTimeout),
             upstream: upstreamConfiguration,
             policies: PolicyStore(engine),
             authenticate: { token, _ in
@@ -205,22 +207,33 @@ final class RecordingUpstream: Sendable {
                 current?.body += String(buffer: buffer)
             case .end:
                 if let current { upstream.requests.withLock { $0.append(current) } }
+                // `?slow` answers after 1.5 s: a response the proxy must wait for.
+                if current?.uri.contains("?slow") == true {
+                    current = nil
+                    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(1500)) {
+                        self.respond(context, missing: false)
+                    }
+                    return
+                }
                 // Like an apiserver without Portcullis's CRDs installed.
-                let missing = current?.uri.hasPrefix("/apis/portcullis.dev") ?? false
-                let body = ByteBuffer(
-                    string: missing
-                        ? #"{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}"#
-                        : #"{"kind":"Status","apiVersion":"v1","status":"Success"}"#)
-                let head = HTTPResponseHead(
-                    version: .http1_1, status: missing ? .notFound : .ok,
-                    headers: HTTPHeaders([
-                        ("Content-Type", "application/json"), ("Content-Length", String(body.readableBytes)),
-                    ]))
-                context.write(wrapOutboundOut(.head(head)), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                respond(context, missing: current?.uri.hasPrefix("/apis/portcullis.dev") ?? false)
                 current = nil
             }
+        }
+
+        private func respond(_ context: ChannelHandlerContext, missing: Bool) {
+            let body = ByteBuffer(
+                string: missing
+                    ? #"{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}"#
+                    : #"{"kind":"Status","apiVersion":"v1","status":"Success"}"#)
+            let head = HTTPResponseHead(
+                version: .http1_1, status: missing ? .notFound : .ok,
+                headers: HTTPHeaders([
+                    ("Content-Type", "application/json"), ("Content-Length", String(body.readableBytes)),
+                ]))
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {

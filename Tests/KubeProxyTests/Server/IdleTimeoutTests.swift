@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+@testable import KubeProxy
+
+/// `listen.idleTimeoutSeconds`: a client connection that sends nothing while no request is in
+/// flight is closed; one waiting for a response is not.
+@Suite("Client connection idle timeout")
+struct IdleTimeoutTests {
+    static let get =
+        "GET /api/v1/namespaces/dev/configmaps/a HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer alice-token\r\n\r\n"
+
+    @Test("a keep-alive connection idle after its response is closed after the timeout")
+    func idleAfterResponse() async throws {
+        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .milliseconds(500))
+        defer { Task { try? await harness.shutdown() } }
+        let exchange = try await harness.send(Self.get, wait: .seconds(30))
+        #expect(exchange.codes == [200], "\(exchange.response)")
+        #expect(exchange.closedByProxy)
+    }
+
+    @Test("a request head that stops arriving is closed after the timeout, and nothing is forwarded")
+    func stalledHead() async throws {
+        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .milliseconds(500))
+        defer { Task { try? await harness.shutdown() } }
+        let exchange = try await harness.send(
+            "GET /api/v1/namespaces/dev/configmaps/a HTTP/1.1\r\nHost: proxy\r\n", wait: .seconds(30))
+        #expect(exchange.closedByProxy)
+        #expect(exchange.codes.isEmpty, "\(exchange.response)")
+        #expect(harness.upstream.requests.withLock { $0.isEmpty })
+    }
+
+    @Test("a response slower than the timeout still arrives: waiting for the upstream is not idle")
+    func slowResponse() async throws {
+        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .milliseconds(500))
+        defer { Task { try? await harness.shutdown() } }
+        let exchange = try await harness.send(
+            Self.get.replacingOccurrences(of: "configmaps/a", with: "configmaps/a?slow"), wait: .seconds(30))
+        #expect(exchange.codes == [200], "\(exchange.response)")
+        #expect(exchange.closedByProxy, "then idle, and closed")
+    }
+
+    @Test("below the default timeout an idle connection stays open")
+    func defaultKeepsConnection() async throws {
+        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies)
+        defer { Task { try? await harness.shutdown() } }
+        let exchange = try await harness.send(Self.get, wait: .seconds(2))
+        #expect(exchange.codes == [200], "\(exchange.response)")
+        #expect(!exchange.closedByProxy)
+    }
+}
