@@ -4,13 +4,20 @@ import Synchronization
 ///
 /// A class, so that handing a candidate policy to the evaluation of a request costs one retain
 /// rather than a copy of every field.
+///
+/// What every request that meets the policy reads comes first (stored properties are laid out in
+/// declaration order): the rules and the mode share the object's first cache line rather than
+/// sit behind the whole `AccessPolicy`.
 public final class CompiledPolicy: Sendable {
-    public let policy: AccessPolicy
-    let matchConditions: [(name: String, expression: CompiledExpression)]
-    let variables: [(name: String, expression: CompiledExpression)]
     let rules: [CompiledRule]
+    let variables: [(name: String, expression: CompiledExpression)]
+    let matchConditions: [(name: String, expression: CompiledExpression)]
     /// Whether any rule, message or condition reads `variables` (then they are computed).
     let usesVariables: Bool
+    /// `policy.mode` and `policy.failurePolicy`, next to the rules.
+    let mode: AccessPolicy.Mode
+    let failurePolicy: AccessPolicy.FailurePolicy
+    public let policy: AccessPolicy
     /// Positions in `variables` in the order of their names (the last of a repeated name): the
     /// order `CELMap(_:)` gives a dictionary, computed once rather than sorted per request.
     let variableRecordOrder: [Int]
@@ -30,6 +37,8 @@ public final class CompiledPolicy: Sendable {
         variablesRecord: SharedExpression? = nil
     ) {
         self.policy = policy
+        mode = policy.mode
+        failurePolicy = policy.failurePolicy
         self.variablesRecord = variablesRecord
         self.matchConditions = matchConditions
         self.variables = variables
@@ -43,22 +52,25 @@ public final class CompiledPolicy: Sendable {
         readsEarlierVariables = variableReadsVariables.contains(true)
     }
 
-    /// A class for the same reason as the policy.
+    /// A class for the same reason as the policy, with what every evaluation reads first.
     final class CompiledRule: Sendable {
-        let rule: AccessPolicy.Rule
-        let reference: Decision.RuleReference
         let expression: CompiledExpression?
+        /// `rule.action`.
+        let action: AccessPolicy.Action
+        let reference: Decision.RuleReference
         let messageExpression: CompiledExpression?
-        /// The compiled `valueExpression` of each patch operation (nil for literals and removes).
-        let patchValues: [CELProgram?]
         /// The message when neither `message` nor `messageExpression` gives one.
         let defaultMessage: String
+        /// The compiled `valueExpression` of each patch operation (nil for literals and removes).
+        let patchValues: [CELProgram?]
+        let rule: AccessPolicy.Rule
 
         init(
             rule: AccessPolicy.Rule, reference: Decision.RuleReference, expression: CompiledExpression?,
             messageExpression: CompiledExpression?, patchValues: [CELProgram?]
         ) {
             self.rule = rule
+            action = rule.action
             self.reference = reference
             self.expression = expression
             self.messageExpression = messageExpression
@@ -71,14 +83,18 @@ public final class CompiledPolicy: Sendable {
 /// A compiled expression, marked when policies compiled together can share its value. A class,
 /// so that the engine's loops over a policy's expressions copy one reference each.
 final class CompiledExpression: Sendable {
-    let program: CELProgram
+    /// `shared?.id`, or -1: read for every expression of every matching policy, so kept first in
+    /// the object rather than behind another reference.
+    let sharedID: Int
     /// Policies compiled together often repeat an expression (a copied variable or rule), and the
     /// engine evaluates each such source once per request. An expression that reads `variables`
     /// shares its identity only with policies that declare the same variables (names and sources,
     /// in order), whose values are then the same: its value too depends on the request alone.
     let shared: SharedExpression?
+    let program: CELProgram
 
     init(program: CELProgram, shared: SharedExpression?) {
+        sharedID = shared?.id ?? -1
         self.program = program
         self.shared = shared
     }

@@ -139,7 +139,7 @@ private struct Evaluation {
 
     mutating func apply(_ compiled: CompiledPolicy, lists: MatchChecks.Lists) {
         // Read fields of the shared policy rather than copying it out.
-        let mode = compiled.policy.mode
+        let mode = compiled.mode
         let result = compiled.policy.match.evaluate(bindings.request, lists: lists, answers: &matchAnswers)
         switch result {
         case .noMatch:
@@ -182,7 +182,7 @@ private struct Evaluation {
             } else {
                 status = .matched
             }
-            if status == .matched, rule.rule.action == .mutate, mode == .enforce {
+            if status == .matched, rule.action == .mutate, mode == .enforce {
                 switch resolvePatch(rule) {
                 case .success(let mutation):
                     mutations.append(mutation)
@@ -196,15 +196,15 @@ private struct Evaluation {
                 let message = message(for: rule)
                 results.append(
                     .init(
-                        rule: rule.reference, action: rule.rule.action, mode: mode, status: .matched,
+                        rule: rule.reference, action: rule.action, mode: mode, status: .matched,
                         message: message))
                 take(rule.rule, reference: rule.reference, message: message, mode: mode)
             case .error:
                 results.append(
                     .init(
-                        rule: rule.reference, action: rule.rule.action, mode: mode, status: .error,
+                        rule: rule.reference, action: rule.action, mode: mode, status: .error,
                         message: detail))
-                if compiled.policy.failurePolicy == .fail {
+                if compiled.failurePolicy == .fail {
                     let message =
                         "policy \(rule.reference) could not be evaluated (\(detail)); denied because its failurePolicy is Fail"
                     take(
@@ -212,7 +212,7 @@ private struct Evaluation {
                         reference: rule.reference, message: message, mode: mode)
                 }
             default:
-                results.append(.init(rule: rule.reference, action: rule.rule.action, mode: mode, status: status))
+                results.append(.init(rule: rule.reference, action: rule.action, mode: mode, status: status))
             }
         }
     }
@@ -302,20 +302,20 @@ private struct Evaluation {
     private mutating func skip(_ compiled: CompiledPolicy) {
         for rule in compiled.rules {
             results.append(
-                .init(rule: rule.reference, action: rule.rule.action, mode: compiled.policy.mode, status: .skipped))
+                .init(rule: rule.reference, action: rule.action, mode: compiled.mode, status: .skipped))
         }
     }
 
     private mutating func fail(_ compiled: CompiledPolicy, at part: String, because reason: String) {
         let reference = Decision.RuleReference(policy: compiled.policy.name, rule: part)
         results.append(
-            .init(rule: reference, action: .deny, mode: compiled.policy.mode, status: .error, message: reason))
-        guard compiled.policy.failurePolicy == .fail else { return skip(compiled) }
+            .init(rule: reference, action: .deny, mode: compiled.mode, status: .error, message: reason))
+        guard compiled.failurePolicy == .fail else { return skip(compiled) }
         let message =
             "policy \(compiled.policy.name) could not be evaluated (\(part): \(reason)); denied because its failurePolicy is Fail"
         take(
             .init(name: part, location: compiled.policy.location, action: .deny), reference: reference,
-            message: message, mode: compiled.policy.mode)
+            message: message, mode: compiled.mode)
     }
 
     /// Evaluates a shared expression once per request. A repeat within the budget gives the same
@@ -324,30 +324,36 @@ private struct Evaluation {
     /// again, to fail exactly as it would have.
     private mutating func run(_ expression: CompiledExpression) -> Result<CELValue, CELError> {
         guard let shared = expression.shared else { return run(expression.program) }
-        if let earlier = sharedResult(shared), earlier.cost <= costLimit {
+        if let earlier = sharedResult(shared, id: expression.sharedID), earlier.cost <= costLimit {
             costSpent += earlier.cost
             return .success(earlier.value)
         }
         let before = costSpent
         let result = run(expression.program)
-        if case .success(let value) = result { store(shared, (value, costSpent - before)) }
+        if case .success(let value) = result { store(shared, id: expression.sharedID, (value, costSpent - before)) }
         return result
     }
 
-    private func sharedResult(_ shared: SharedExpression) -> (value: CELValue, cost: UInt64)? {
-        guard sharedIDs.contains(shared.id) else { return sharedResults[ObjectIdentifier(shared)] }
-        let id = shared.id - sharedIDs.lowerBound
+    /// The value kept for `shared`, whose id is `id`.
+    private func sharedResult(_ shared: SharedExpression, id: Int) -> (value: CELValue, cost: UInt64)? {
+        guard sharedIDs.contains(id) else { return sharedResults[ObjectIdentifier(shared)] }
+        let id = id - sharedIDs.lowerBound
         guard id < sharedPositions.count, sharedPositions[id] > 0 else { return nil }
         return sharedValues[Int(sharedPositions[id]) - 1]
     }
 
-    private mutating func store(_ shared: SharedExpression, _ result: (value: CELValue, cost: UInt64)) {
-        guard sharedIDs.contains(shared.id) else {
+    private mutating func store(_ shared: SharedExpression, id: Int, _ result: (value: CELValue, cost: UInt64)) {
+        guard sharedIDs.contains(id) else {
             sharedResults[ObjectIdentifier(shared)] = result
             return
         }
-        if sharedPositions.isEmpty { sharedPositions = Array(repeating: 0, count: sharedIDs.count) }
-        let id = shared.id - sharedIDs.lowerBound
+        if sharedPositions.isEmpty {
+            sharedPositions = Array(repeating: 0, count: sharedIDs.count)
+            // A request meets a few dozen distinct expressions at most: one allocation, not a
+            // doubling per power of two.
+            sharedValues.reserveCapacity(min(sharedIDs.count, 32))
+        }
+        let id = id - sharedIDs.lowerBound
         if sharedPositions[id] > 0 {
             sharedValues[Int(sharedPositions[id]) - 1] = result
         } else {
