@@ -63,7 +63,14 @@ public final class CompiledPolicy: Sendable {
         let defaultMessage: String
         /// The compiled `valueExpression` of each patch operation (nil for literals and removes).
         let patchValues: [CELProgram?]
+        /// What follows the message of a Deny, Review or Warn in a policy of mode Warn, made once
+        /// rather than formatted for every request it matches.
+        let notEnforcedSuffix: String
         let rule: AccessPolicy.Rule
+
+        static func notEnforcedSuffix(_ reference: Decision.RuleReference) -> String {
+            " (\(reference), not enforced: mode Warn)"
+        }
 
         init(
             rule: AccessPolicy.Rule, reference: Decision.RuleReference, expression: CompiledExpression?,
@@ -76,6 +83,7 @@ public final class CompiledPolicy: Sendable {
             self.messageExpression = messageExpression
             self.patchValues = patchValues
             defaultMessage = rule.message ?? "\(rule.action.rawValue) by \(reference)"
+            notEnforcedSuffix = Self.notEnforcedSuffix(reference)
         }
     }
 }

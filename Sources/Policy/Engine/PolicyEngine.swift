@@ -198,7 +198,9 @@ private struct Evaluation {
                     .init(
                         rule: rule.reference, action: rule.action, mode: mode, status: .matched,
                         message: message))
-                take(rule.rule, reference: rule.reference, message: message, mode: mode)
+                take(
+                    rule.rule, reference: rule.reference, message: message, mode: mode,
+                    notEnforced: rule.notEnforcedSuffix)
             case .error:
                 results.append(
                     .init(
@@ -251,15 +253,18 @@ private struct Evaluation {
         return true
     }
 
+    /// Takes a matched rule's action into the decision. `notEnforced` is the rule's precomputed
+    /// `notEnforcedSuffix`, when it has one.
     private mutating func take(
-        _ rule: AccessPolicy.Rule, reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode
+        _ rule: AccessPolicy.Rule, reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode,
+        notEnforced: String? = nil
     ) {
         switch (mode, rule.action) {
         case (.audit, _):
             return
         case (.warn, .deny), (.warn, .review), (.warn, .warn), (.enforce, .warn):
-            warnings.append(
-                mode == .warn && rule.action != .warn ? "\(message) (\(reference), not enforced: mode Warn)" : message)
+            guard mode == .warn && rule.action != .warn else { return warnings.append(message) }
+            warnings.append(message + (notEnforced ?? CompiledPolicy.CompiledRule.notEnforcedSuffix(reference)))
         case (.warn, .mask):
             warnings.append("\(reference) would mask this response (mode Warn)")
         case (.warn, .mutate):
@@ -400,9 +405,10 @@ private struct Evaluation {
                 outcome: .allow, decidedBy: allowed, warnings: warnings, masks: masks, mutations: mutations,
                 results: results)
         }
-        let allowing = options.defaultOutcome == .allow
-        let request = bindings.request
-        let message = allowing ? "" : "no policy allows \(request.verb) on \(request.resourceDescription)"
+        // The request's fields are read in place: a copy of the request would retain each of them.
+        let message =
+            options.defaultOutcome == .allow
+            ? "" : "no policy allows \(bindings.request.verb) on \(bindings.request.resourceDescription)"
         return Decision(
             outcome: options.defaultOutcome, message: message, warnings: warnings, masks: masks,
             mutations: mutations, results: results)
