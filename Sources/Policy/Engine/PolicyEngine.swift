@@ -75,8 +75,9 @@ public struct PolicyEngine: Sendable {
         evaluation.reserveResults(candidates.reduce(0) { $0 + policies[$1].rules.count })
         for position in candidates {
             let lists = matchChecks.lists[position]
-            // Most candidates that do not match fail on a namespace or subject list that an
-            // earlier candidate already checked: ruled out here without reading the policy.
+            // Most candidates that do not match fail on a part of their match block (resources
+            // and verbs, namespaces, subjects) that an earlier candidate shares and already
+            // failed: ruled out here without reading the policy.
             if evaluation.ruledOut(by: lists) { continue }
             evaluation.apply(policies[position], lists: lists)
         }
@@ -98,7 +99,7 @@ private struct Evaluation {
     private var sharedPositions: [Int32] = []
     private var sharedValues: [(value: CELValue, cost: UInt64)] = []
     private var sharedResults: [ObjectIdentifier: (value: CELValue, cost: UInt64)] = [:]
-    /// The answers of the namespace and subject lists checked so far.
+    /// The answers of the match block parts checked so far.
     private var matchAnswers = MatchAnswers()
     /// The last `variables` record built, and the identity of the declarations it holds: the
     /// same declarations give the same record, so policies that copy them share it.
@@ -124,9 +125,7 @@ private struct Evaluation {
         if count > 0 { results.reserveCapacity(count) }
     }
 
-    /// Applies one candidate policy; `lists` number the parts of its match block (see
-    /// `MatchChecks`), whose answers are kept for the request.
-    /// Whether a policy with these lists cannot match, by the answers known so far.
+    /// Whether a policy with these match block parts cannot match, by the answers known so far.
     func ruledOut(by lists: MatchChecks.Lists) -> Bool {
         if matchAnswers.kinds[lists.kinds] == false { return true }
         if lists.namespaces != MatchChecks.Lists.none,
@@ -137,6 +136,8 @@ private struct Evaluation {
         return matchAnswers.subjects[lists.subjects] == false
     }
 
+    /// Applies one candidate policy; `lists` number the parts of its match block (see
+    /// `MatchChecks`), whose answers are kept for the request.
     mutating func apply(_ compiled: CompiledPolicy, lists: MatchChecks.Lists) {
         // Read fields of the shared policy rather than copying it out.
         let mode = compiled.mode
