@@ -141,18 +141,20 @@ public struct CELProgram: Sendable {
         return (result, frame.cost)
     }
 
-    /// The same, with the frame's slots kept in `scratch` between evaluations (emptied, with
-    /// their capacity), so that a caller evaluating many programs allocates them once.
+    /// The same, with the frame's slots kept in `scratch` between evaluations, so that a caller
+    /// evaluating many programs allocates them once. Slots this program uses are cleared before
+    /// it runs; the array keeps the largest size asked for, and the values of the last program
+    /// until the next one clears them or the caller drops it.
     func evaluateWithCost(
         costLimit: UInt64, scratch: inout [CELValue?], values value: (String) -> CELValue?
     ) throws(CELError) -> (value: CELValue, cost: UInt64) {
         var frame = CELFrame(slotCount: 0, costLimit: costLimit)
         swap(&frame.slots, &scratch)
-        defer {
-            frame.slots.removeAll(keepingCapacity: true)
-            swap(&frame.slots, &scratch)
+        defer { swap(&frame.slots, &scratch) }
+        if frame.slots.count < slotCount {
+            frame.slots.append(contentsOf: repeatElement(nil, count: slotCount - frame.slots.count))
         }
-        frame.slots.append(contentsOf: repeatElement(nil, count: slotCount))
+        for slot in 0..<slotCount { frame.slots[slot] = nil }
         for global in globals { frame.slots[global.slot] = value(global.name) }
         let result = try root(&frame)
         return (result, frame.cost)

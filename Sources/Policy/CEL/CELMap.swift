@@ -138,8 +138,13 @@ public struct CELMap: Sendable, Hashable, Sequence {
             return index[mapKey]
         }
         if case .string(let text) = key {
+            // Lengths first: most keys of a record differ from the field in length, and the
+            // length of a native string is stored, while comparing bytes is a call.
+            let length = text.utf8.count
             for (position, candidate) in storage.keys.enumerated() {
-                if case .string(let other) = candidate, CELText.equal(other, text) { return position }
+                if case .string(let other) = candidate, other.utf8.count == length, CELText.equal(other, text) {
+                    return position
+                }
             }
             return nil
         }

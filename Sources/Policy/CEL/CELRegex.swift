@@ -203,10 +203,15 @@ struct CELRegex: Sendable {
     private func search<Input: RandomAccessCollection<Unicode.Scalar>>(
         _ input: Input, from: Int, stopAtFirst: Bool, work: inout Work
     ) -> Range<Int>? where Input.Index == Int {
+        // A list holds each instruction at most once per position: reserved at that size once
+        // rather than grown by doubling in the first steps of every search.
         var current: [Thread] = []
+        current.reserveCapacity(program.count)
         var next: [Thread] = []
+        next.reserveCapacity(program.count)
         var marks = [Int](repeating: -1, count: program.count)
         var stack: [Thread] = []
+        stack.reserveCapacity(program.count)
         var matched: Range<Int>?
         var generation = 0
         var position = from

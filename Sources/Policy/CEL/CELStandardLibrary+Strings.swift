@@ -105,15 +105,16 @@ enum CELText {
     /// Code-point equality: Swift's `==` would also equate canonically equivalent strings.
     @inline(__always)
     static func equal(_ lhs: String, _ rhs: String) -> Bool {
-        var a = lhs
-        var b = rhs
-        guard a.utf8.count == b.utf8.count else { return false }
-        return a.withUTF8 { first in
-            b.withUTF8 { second in
+        guard lhs.utf8.count == rhs.utf8.count else { return false }
+        // In place, without the copies (a retain and release each) that `withUTF8` needs.
+        let compared = lhs.utf8.withContiguousStorageIfAvailable { first in
+            rhs.utf8.withContiguousStorageIfAvailable { second in
                 guard let x = first.baseAddress, let y = second.baseAddress else { return true }
                 return memcmp(x, y, first.count) == 0
             }
         }
+        if case .some(.some(let equal)) = compared { return equal }
+        return lhs.utf8.elementsEqual(rhs.utf8)
     }
 
     static func hash(_ text: String, into hasher: inout Hasher) {

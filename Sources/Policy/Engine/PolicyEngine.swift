@@ -32,11 +32,13 @@ public struct PolicyEngine: Sendable {
     public let policies: [CompiledPolicy]
     public let options: Options
     private let index: PolicyIndex
+    private let matchChecks: MatchChecks
 
     public init(policies: [CompiledPolicy], options: Options = Options()) {
         self.policies = policies
         self.options = options
         self.index = PolicyIndex(policies.map(\.policy))
+        matchChecks = MatchChecks(policies.map(\.policy))
         sharedIDs = Self.denseRange(of: policies)
     }
 
@@ -66,11 +68,19 @@ public struct PolicyEngine: Sendable {
 
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
         var evaluation = Evaluation(request: request, now: now, options: options, sharedIDs: sharedIDs)
-        let candidates = index.candidates(group: request.group, resource: request.resource, verb: request.verb)
+        let candidates = index.candidates(
+            group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
         // A result per rule of each candidate that matches (one more when a policy fails): an
         // upper bound in the usual case, reserved once rather than grown by doubling.
         evaluation.reserveResults(candidates.reduce(0) { $0 + policies[$1].rules.count })
-        for position in candidates { evaluation.apply(policies[position]) }
+        for position in candidates {
+            let lists = matchChecks.lists[position]
+            // Most candidates that do not match fail on a part of their match block (resources
+            // and verbs, namespaces, subjects) that an earlier candidate shares and already
+            // failed: ruled out here without reading the policy.
+            if evaluation.ruledOut(by: lists) { continue }
+            evaluation.apply(policies[position], lists: lists)
+        }
         return evaluation.decision()
     }
 }
@@ -83,8 +93,17 @@ private struct Evaluation {
     /// The value and cost of each shared expression evaluated so far for this request: by id
     /// within `sharedIDs` (allocated at the first), by identity otherwise.
     private let sharedIDs: Range<Int>
-    private var sharedByID: [(value: CELValue, cost: UInt64)?] = []
+    /// By id within `sharedIDs`: the position in `sharedValues` plus one, 0 when not evaluated
+    /// yet. Plain integers, so that making and dropping the table for a few hundred ids is a
+    /// fill and a free, not a pass over optional values.
+    private var sharedPositions: [Int32] = []
+    private var sharedValues: [(value: CELValue, cost: UInt64)] = []
     private var sharedResults: [ObjectIdentifier: (value: CELValue, cost: UInt64)] = [:]
+    /// The answers of the match block parts checked so far.
+    private var matchAnswers = MatchAnswers()
+    /// The last `variables` record built, and the identity of the declarations it holds: the
+    /// same declarations give the same record, so policies that copy them share it.
+    private var lastRecord: (declarations: ObjectIdentifier, value: CELValue)?
     /// CEL frame slots, allocated once per request rather than once per expression.
     private var scratchSlots: [CELValue?] = []
 
@@ -106,10 +125,24 @@ private struct Evaluation {
         if count > 0 { results.reserveCapacity(count) }
     }
 
-    mutating func apply(_ compiled: CompiledPolicy) {
+    /// Whether a policy with these match block parts cannot match, by the answers known so far.
+    func ruledOut(by lists: MatchChecks.Lists) -> Bool {
+        if matchAnswers.kinds[lists.kinds] == false { return true }
+        if lists.namespaces != MatchChecks.Lists.none,
+            bindings.request.namespace.isEmpty || matchAnswers.namespaces[lists.namespaces] == false
+        {
+            return true
+        }
+        return matchAnswers.subjects[lists.subjects] == false
+    }
+
+    /// Applies one candidate policy; `lists` number the parts of its match block (see
+    /// `MatchChecks`), whose answers are kept for the request.
+    mutating func apply(_ compiled: CompiledPolicy, lists: MatchChecks.Lists) {
         // Read fields of the shared policy rather than copying it out.
-        let mode = compiled.policy.mode
-        switch compiled.policy.match.evaluate(bindings.request) {
+        let mode = compiled.mode
+        let result = compiled.policy.match.evaluate(bindings.request, lists: lists, answers: &matchAnswers)
+        switch result {
         case .noMatch:
             return
         case .unknownNamespaceLabels:
@@ -121,26 +154,7 @@ private struct Evaluation {
             break
         }
         bindings.variables = nil
-        if compiled.usesVariables {
-            // In declaration order; as a record, a repeated name keeps its last value.
-            var values: [CELValue] = []
-            values.reserveCapacity(compiled.variables.count)
-            for (position, variable) in compiled.variables.enumerated() {
-                if compiled.variableReadsVariables[position] {
-                    let earlier = zip(compiled.variables.prefix(position).map(\.name), values)
-                    bindings.variables = .map(CELMap(Dictionary(earlier, uniquingKeysWith: { $1 })))
-                }
-                switch run(variable.expression) {
-                case .success(let value): values.append(value)
-                case .failure(let error):
-                    fail(compiled, at: "variables.\(variable.name)", because: error.message)
-                    return
-                }
-            }
-            bindings.variables = .map(
-                CELMap(recordKeys: compiled.variableRecordKeys, values: compiled.variableRecordOrder.map { values[$0] })
-            )
-        }
+        if compiled.usesVariables, !computeVariables(of: compiled) { return }
         for condition in compiled.matchConditions {
             switch run(condition.expression) {
             case .success(.bool(true)): continue
@@ -169,7 +183,7 @@ private struct Evaluation {
             } else {
                 status = .matched
             }
-            if status == .matched, rule.rule.action == .mutate, mode == .enforce {
+            if status == .matched, rule.action == .mutate, mode == .enforce {
                 switch resolvePatch(rule) {
                 case .success(let mutation):
                     mutations.append(mutation)
@@ -183,15 +197,17 @@ private struct Evaluation {
                 let message = message(for: rule)
                 results.append(
                     .init(
-                        rule: rule.reference, action: rule.rule.action, mode: mode, status: .matched,
+                        rule: rule.reference, action: rule.action, mode: mode, status: .matched,
                         message: message))
-                take(rule.rule, reference: rule.reference, message: message, mode: mode)
+                take(
+                    rule.rule, reference: rule.reference, message: message, mode: mode,
+                    notEnforced: rule.notEnforcedSuffix)
             case .error:
                 results.append(
                     .init(
-                        rule: rule.reference, action: rule.rule.action, mode: mode, status: .error,
+                        rule: rule.reference, action: rule.action, mode: mode, status: .error,
                         message: detail))
-                if compiled.policy.failurePolicy == .fail {
+                if compiled.failurePolicy == .fail {
                     let message =
                         "policy \(rule.reference) could not be evaluated (\(detail)); denied because its failurePolicy is Fail"
                     take(
@@ -199,20 +215,57 @@ private struct Evaluation {
                         reference: rule.reference, message: message, mode: mode)
                 }
             default:
-                results.append(.init(rule: rule.reference, action: rule.rule.action, mode: mode, status: status))
+                results.append(.init(rule: rule.reference, action: rule.action, mode: mode, status: status))
             }
         }
     }
 
+    /// Sets `bindings.variables` to the policy's `variables` record; false (the policy failed)
+    /// when a variable cannot be evaluated. Each variable is run, shared or not, so that its cost
+    /// is charged; the record itself is reused when the last one built had the same declarations.
+    private mutating func computeVariables(of compiled: CompiledPolicy) -> Bool {
+        let record = compiled.variablesRecord.map(ObjectIdentifier.init)
+        let reusesRecord = record != nil && lastRecord?.declarations == record
+        // Values are collected when the record is built, or when a variable reads earlier ones.
+        let collects = !reusesRecord || compiled.readsEarlierVariables
+        // In declaration order; as a record, a repeated name keeps its last value.
+        var values: [CELValue] = []
+        if collects { values.reserveCapacity(compiled.variables.count) }
+        for (position, variable) in compiled.variables.enumerated() {
+            if compiled.variableReadsVariables[position] {
+                let earlier = zip(compiled.variables.prefix(position).map(\.name), values)
+                bindings.variables = .map(CELMap(Dictionary(earlier, uniquingKeysWith: { $1 })))
+            }
+            switch run(variable.expression) {
+            case .success(let value): if collects { values.append(value) }
+            case .failure(let error):
+                fail(compiled, at: "variables.\(variable.name)", because: error.message)
+                return false
+            }
+        }
+        if reusesRecord, let lastRecord {
+            bindings.variables = lastRecord.value
+            return true
+        }
+        let value = CELValue.map(
+            CELMap(recordKeys: compiled.variableRecordKeys, values: compiled.variableRecordOrder.map { values[$0] }))
+        bindings.variables = value
+        if let record { lastRecord = (record, value) }
+        return true
+    }
+
+    /// Takes a matched rule's action into the decision. `notEnforced` is the rule's precomputed
+    /// `notEnforcedSuffix`, when it has one.
     private mutating func take(
-        _ rule: AccessPolicy.Rule, reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode
+        _ rule: AccessPolicy.Rule, reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode,
+        notEnforced: String? = nil
     ) {
         switch (mode, rule.action) {
         case (.audit, _):
             return
         case (.warn, .deny), (.warn, .review), (.warn, .warn), (.enforce, .warn):
-            warnings.append(
-                mode == .warn && rule.action != .warn ? "\(message) (\(reference), not enforced: mode Warn)" : message)
+            guard mode == .warn && rule.action != .warn else { return warnings.append(message) }
+            warnings.append(message + (notEnforced ?? CompiledPolicy.CompiledRule.notEnforcedSuffix(reference)))
         case (.warn, .mask):
             warnings.append("\(reference) would mask this response (mode Warn)")
         case (.warn, .mutate):
@@ -255,20 +308,20 @@ private struct Evaluation {
     private mutating func skip(_ compiled: CompiledPolicy) {
         for rule in compiled.rules {
             results.append(
-                .init(rule: rule.reference, action: rule.rule.action, mode: compiled.policy.mode, status: .skipped))
+                .init(rule: rule.reference, action: rule.action, mode: compiled.mode, status: .skipped))
         }
     }
 
     private mutating func fail(_ compiled: CompiledPolicy, at part: String, because reason: String) {
         let reference = Decision.RuleReference(policy: compiled.policy.name, rule: part)
         results.append(
-            .init(rule: reference, action: .deny, mode: compiled.policy.mode, status: .error, message: reason))
-        guard compiled.policy.failurePolicy == .fail else { return skip(compiled) }
+            .init(rule: reference, action: .deny, mode: compiled.mode, status: .error, message: reason))
+        guard compiled.failurePolicy == .fail else { return skip(compiled) }
         let message =
             "policy \(compiled.policy.name) could not be evaluated (\(part): \(reason)); denied because its failurePolicy is Fail"
         take(
             .init(name: part, location: compiled.policy.location, action: .deny), reference: reference,
-            message: message, mode: compiled.policy.mode)
+            message: message, mode: compiled.mode)
     }
 
     /// Evaluates a shared expression once per request. A repeat within the budget gives the same
@@ -277,29 +330,42 @@ private struct Evaluation {
     /// again, to fail exactly as it would have.
     private mutating func run(_ expression: CompiledExpression) -> Result<CELValue, CELError> {
         guard let shared = expression.shared else { return run(expression.program) }
-        if let earlier = sharedResult(shared), earlier.cost <= costLimit {
+        if let earlier = sharedResult(shared, id: expression.sharedID), earlier.cost <= costLimit {
             costSpent += earlier.cost
             return .success(earlier.value)
         }
         let before = costSpent
         let result = run(expression.program)
-        if case .success(let value) = result { store(shared, (value, costSpent - before)) }
+        if case .success(let value) = result { store(shared, id: expression.sharedID, (value, costSpent - before)) }
         return result
     }
 
-    private func sharedResult(_ shared: SharedExpression) -> (value: CELValue, cost: UInt64)? {
-        guard sharedIDs.contains(shared.id) else { return sharedResults[ObjectIdentifier(shared)] }
-        let position = shared.id - sharedIDs.lowerBound
-        return position < sharedByID.count ? sharedByID[position] : nil
+    /// The value kept for `shared`, whose id is `id`.
+    private func sharedResult(_ shared: SharedExpression, id: Int) -> (value: CELValue, cost: UInt64)? {
+        guard sharedIDs.contains(id) else { return sharedResults[ObjectIdentifier(shared)] }
+        let id = id - sharedIDs.lowerBound
+        guard id < sharedPositions.count, sharedPositions[id] > 0 else { return nil }
+        return sharedValues[Int(sharedPositions[id]) - 1]
     }
 
-    private mutating func store(_ shared: SharedExpression, _ result: (value: CELValue, cost: UInt64)) {
-        guard sharedIDs.contains(shared.id) else {
+    private mutating func store(_ shared: SharedExpression, id: Int, _ result: (value: CELValue, cost: UInt64)) {
+        guard sharedIDs.contains(id) else {
             sharedResults[ObjectIdentifier(shared)] = result
             return
         }
-        if sharedByID.isEmpty { sharedByID = Array(repeating: nil, count: sharedIDs.count) }
-        sharedByID[shared.id - sharedIDs.lowerBound] = result
+        if sharedPositions.isEmpty {
+            sharedPositions = Array(repeating: 0, count: sharedIDs.count)
+            // A request meets a few dozen distinct expressions at most: one allocation, not a
+            // doubling per power of two.
+            sharedValues.reserveCapacity(min(sharedIDs.count, 32))
+        }
+        let id = id - sharedIDs.lowerBound
+        if sharedPositions[id] > 0 {
+            sharedValues[Int(sharedPositions[id]) - 1] = result
+        } else {
+            sharedValues.append(result)
+            sharedPositions[id] = Int32(sharedValues.count)
+        }
     }
 
     /// The budget of the next expression: its own limit, or what is left of the request's.
@@ -340,9 +406,10 @@ private struct Evaluation {
                 outcome: .allow, decidedBy: allowed, warnings: warnings, masks: masks, mutations: mutations,
                 results: results)
         }
-        let allowing = options.defaultOutcome == .allow
-        let request = bindings.request
-        let message = allowing ? "" : "no policy allows \(request.verb) on \(request.resourceDescription)"
+        // The request's fields are read in place: a copy of the request would retain each of them.
+        let message =
+            options.defaultOutcome == .allow
+            ? "" : "no policy allows \(bindings.request.verb) on \(bindings.request.resourceDescription)"
         return Decision(
             outcome: options.defaultOutcome, message: message, warnings: warnings, masks: masks,
             mutations: mutations, results: results)
@@ -356,26 +423,28 @@ extension AccessPolicy.Match {
     /// time: the cheap and selective ones first, subjects (globs over the user and each group)
     /// last; the namespace selector stays last, as labels unknown is not a plain mismatch.
     func evaluate(_ request: RequestAttributes) -> Result {
-        if !resources.isEmpty,
-            !resources.contains(where: {
-                $0.matches(group: request.group, resource: request.resource, subresource: request.subresource)
-            })
-        {
-            return .noMatch
-        }
-        if !verbs.isEmpty, !verbs.contains(where: { $0.matches(request.verb) }) { return .noMatch }
-        if !operations.isEmpty {
-            guard let operation = request.operation, operations.contains(operation) else { return .noMatch }
-        }
+        var answers = MatchAnswers()
+        return evaluate(request, lists: .unnumbered, answers: &answers)
+    }
+
+    /// The same, with the numbers of the match block's parts (see `MatchChecks`) whose answers
+    /// are kept in `answers`, so that one request checks each distinct part once.
+    func evaluate(
+        _ request: RequestAttributes, lists: MatchChecks.Lists, answers: inout MatchAnswers
+    ) -> Result {
+        let kindMatched = answers.kinds[lists.kinds] ?? kindsMatch(request)
+        answers.kinds[lists.kinds] = kindMatched
+        if !kindMatched { return .noMatch }
         if !namespaces.isEmpty {
-            guard !request.namespace.isEmpty, namespaces.contains(where: { $0.matches(request.namespace) }) else {
-                return .noMatch
-            }
+            guard !request.namespace.isEmpty else { return .noMatch }
+            let matched = answers.namespaces[lists.namespaces] ?? namespacesMatch(request.namespace)
+            answers.namespaces[lists.namespaces] = matched
+            if !matched { return .noMatch }
         }
-        if !subjects.isEmpty,
-            !subjects.contains(where: { $0.matches(user: request.user.name, groups: request.user.groups) })
-        {
-            return .noMatch
+        if !subjects.isEmpty {
+            let matched = answers.subjects[lists.subjects] ?? subjectsMatch(request.user)
+            answers.subjects[lists.subjects] = matched
+            if !matched { return .noMatch }
         }
         if let namespaceSelector {
             guard !request.namespace.isEmpty else { return .noMatch }
@@ -383,5 +452,29 @@ extension AccessPolicy.Match {
             if !namespaceSelector.matches(labels) { return .noMatch }
         }
         return .match
+    }
+
+    /// Whether the request's resource, verb and operation are among those selected.
+    func kindsMatch(_ request: RequestAttributes) -> Bool {
+        if !resources.isEmpty,
+            !resources.contains(where: {
+                $0.matches(group: request.group, resource: request.resource, subresource: request.subresource)
+            })
+        {
+            return false
+        }
+        if !verbs.isEmpty, !verbs.contains(where: { $0.matches(request.verb) }) { return false }
+        if !operations.isEmpty {
+            guard let operation = request.operation, operations.contains(operation) else { return false }
+        }
+        return true
+    }
+
+    /// Whether one of the namespace globs matches `namespace`.
+    func namespacesMatch(_ namespace: String) -> Bool { namespaces.contains { $0.matches(namespace) } }
+
+    /// Whether the caller is one of the subjects.
+    func subjectsMatch(_ user: RequestAttributes.UserInfo) -> Bool {
+        subjects.contains { $0.matches(user: user.name, groups: user.groups) }
     }
 }

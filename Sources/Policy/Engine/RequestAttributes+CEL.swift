@@ -24,13 +24,19 @@ extension RequestAttributes {
             recordKeys: Self.userKeys, values: [.map(extra), groups, .string(user.name), .string(user.uid)])
         let resourceValue = CELMap(
             recordKeys: Self.resourceKeys, values: [.string(group), .string(resource), .string(version)])
-        var values: [CELValue] = [groups, .string(name), .string(namespace)]
-        values.reserveCapacity(10)
+        // Appended one by one into the final capacity: no array literal to allocate and copy.
+        var values: [CELValue] = []
+        values.reserveCapacity(namespaceLabels == nil ? Self.requestKeys.count : Self.requestKeysWithLabels.count)
+        values.append(groups)
+        values.append(.string(name))
+        values.append(.string(namespace))
         if let namespaceLabels { values.append(.map(CELMap(namespaceLabels.mapValues(CELValue.string)))) }
-        values += [
-            .string(operation?.rawValue ?? ""), .map(resourceValue), .string(source.rawValue), .string(subresource),
-            .map(userValue), .string(verb),
-        ]
+        values.append(.string(operation?.rawValue ?? ""))
+        values.append(.map(resourceValue))
+        values.append(.string(source.rawValue))
+        values.append(.string(subresource))
+        values.append(.map(userValue))
+        values.append(.string(verb))
         return .map(
             CELMap(recordKeys: namespaceLabels == nil ? Self.requestKeys : Self.requestKeysWithLabels, values: values))
     }

@@ -270,4 +270,71 @@ struct PolicyEngineTests {
             subresource: isGroup ? "" : groupOrSubresource, namespace: "dev")
         #expect(engine.evaluate(request).results.map(\.rule.policy) == expected)
     }
+
+    @Test(
+        "the index narrows by subresource: a pattern without one is the resource itself, pods/* any of them",
+        arguments: [
+            ("", ["pods", "pods-and-exec"]),
+            ("exec", ["exec", "any-subresource", "pods-and-exec"]),
+            ("attach", ["any-subresource"]),
+            ("log", ["any-subresource"]),
+        ])
+    func indexBySubresource(subresource: String, expected: [String]) throws {
+        let allow = "    - {name: r, action: Allow}"
+        let engine = try Self.engine(
+            Self.policy("pods", match: "{resources: [pods]}", rules: allow)
+                + Self.policy("exec", match: "{resources: [pods/exec]}", rules: allow)
+                + Self.policy("any-subresource", match: #"{resources: ["pods/*"]}"#, rules: allow)
+                + Self.policy("pods-and-exec", match: #"{resources: [pods, "pods/exec", "pods/e*"]}"#, rules: allow)
+                + Self.policy("services", match: "{resources: [services]}", rules: allow))
+        let request = RequestAttributes(
+            user: Self.alice, verb: "get", resource: "pods", subresource: subresource, namespace: "dev")
+        #expect(engine.evaluate(request).results.map(\.rule.policy) == expected)
+    }
+
+    @Test("policies that repeat a match block's parts each get their own answer")
+    func repeatedMatchParts() throws {
+        let allow = "    - {name: r, action: Allow}"
+        let engine = try Self.engine(
+            Self.policy("sre", match: "{namespaces: [prod-*], subjects: [{group: sre}]}", rules: allow)
+                + Self.policy(
+                    "developers", match: "{namespaces: [prod-*], subjects: [{group: developers}]}", rules: allow)
+                + Self.policy("sre-again", match: "{namespaces: [dev], subjects: [{group: sre}]}", rules: allow)
+                + Self.policy(
+                    "get", match: "{resources: [pods/exec], verbs: [get], namespaces: [prod-*]}", rules: allow)
+                + Self.policy("create", match: "{resources: [pods/exec], verbs: [create]}", rules: allow)
+                + Self.policy(
+                    "create-in-dev", match: "{resources: [pods/exec], verbs: [create], namespaces: [dev]}", rules: allow
+                ))
+        #expect(
+            engine.evaluate(Self.exec("ls", namespace: "prod-eu")).results.map(\.rule.policy) == [
+                "developers", "create",
+            ])
+        let sre = RequestAttributes.UserInfo(name: "carol", groups: ["sre"])
+        #expect(
+            engine.evaluate(Self.exec("ls", namespace: "dev", user: sre)).results.map(\.rule.policy) == [
+                "sre-again", "create", "create-in-dev",
+            ])
+    }
+
+    @Test("an expression reading variables is shared only by policies that declare the same variables")
+    func sharedOnlyWithSameVariables() throws {
+        func policy(_ name: String, _ variables: [(String, String)]) -> String {
+            Self.policy(
+                name,
+                extra: "  variables:\n"
+                    + variables.map { "      - {name: \($0.0), expression: \"\($0.1)\"}" }.joined(separator: "\n"),
+                rules: "      - {name: r, action: Deny, expression: \"variables.a\", message: \(name)}")
+        }
+        let isProd = "request.namespace == 'prod'"
+        let isDev = "request.namespace == 'dev'"
+        let engine = try Self.engine(
+            policy("prod", [("a", isProd), ("b", isDev)]) + policy("dev", [("a", isDev)])
+                + policy("prod-again", [("a", isProd), ("b", isDev)])
+                + policy("swapped", [("b", isProd), ("a", isDev)])
+                + policy("prod-last", [("a", isProd), ("b", isDev)]))
+        let results = engine.evaluate(Self.exec("ls", namespace: "dev")).results
+        #expect(results.map(\.rule.policy) == ["prod", "dev", "prod-again", "swapped", "prod-last"])
+        #expect(results.map(\.status) == [.notMatched, .matched, .notMatched, .matched, .notMatched])
+    }
 }
