@@ -242,13 +242,20 @@ extension RealServerInteropTests {
         return Data(bytes[separator.upperBound...])
     }
 
-    /// A loopback port nothing listens on.
+    /// A loopback port nothing listens on, below Linux's ephemeral range (32768–60999): a port
+    /// from `bind(0)` could be handed to a concurrent test's server, or become an outgoing
+    /// connection's source port, before the kubelet dials it.
     static func closedPort() async throws -> Int {
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = listener.localAddress!.port!
-        try await listener.close()
-        return port
+        for _ in 0..<100 {
+            let port = Int.random(in: 20000..<32000)
+            guard
+                let listener = try? await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .bind(host: "127.0.0.1", port: port).get()
+            else { continue }
+            try await listener.close()
+            return port
+        }
+        throw TestSupportError("no free loopback port below the ephemeral range")
     }
 }
 
