@@ -46,6 +46,9 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
     private let eventLoop: any EventLoop
     /// DATA read in the current burst, per stream, not handed over yet.
     private var held: [SPDYStreamID: ByteBuffer] = [:]
+    /// A hand-over is queued on the event loop: it runs after the read burst even when no
+    /// `channelReadComplete` follows (bytes an upgrade handler re-fires get none).
+    private var handOverQueued = false
     private var context: ChannelHandlerContext?
     private(set) var session: SPDYSession?
     private var inboundStreams: AsyncStream<SPDYStream>.Continuation?
@@ -176,8 +179,12 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        for id in Array(held.keys) { handOverHeld(id) }
+        handOverAllHeld()
         context.fireChannelReadComplete()
+    }
+
+    private func handOverAllHeld() {
+        for id in Array(held.keys) { handOverHeld(id) }
     }
 
     private func deliver(_ id: SPDYStreamID, _ data: ByteBuffer, isFin: Bool) {
@@ -185,6 +192,14 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
         if entry.source != nil, data.readableBytes > 0, !entry.consumerGone {
             if held[id] == nil {
                 held[id] = data
+                if !handOverQueued {
+                    handOverQueued = true
+                    let multiplexer = loopBoundSelf
+                    eventLoop.execute {
+                        multiplexer.value.handOverQueued = false
+                        multiplexer.value.handOverAllHeld()
+                    }
+                }
             } else {
                 var data = data
                 held[id]!.writeBuffer(&data)

@@ -129,4 +129,18 @@ struct BackpressureTests {
         #expect(sizes.allSatisfy { $0 < SPDYStreamMultiplexer.maxCoalescedBytes + frameSize })
         _ = try? await channel.finish()
     }
+
+    @Test(
+        "DATA fired without a channelReadComplete (as an upgrade handler re-fires bytes) still arrives",
+        .timeLimit(.minutes(1)))
+    func withoutReadComplete() async throws {
+        let (channel, opener, stream) = try await Self.openStream()
+        var peer = opener
+        let frame = try peer.bytes(.data(SPDYDataFrame(streamID: SPDYStreamID(1), data: ByteBuffer(string: "resize"))))
+        try await channel.eventLoop.submit { channel.pipeline.syncOperations.fireChannelRead(NIOAny(frame)) }.get()
+        await channel.testingEventLoop.run()
+        var iterator = stream.inbound.makeAsyncIterator()
+        #expect(try await iterator.next().map { String(buffer: $0) } == "resize")
+        _ = try? await channel.finish()
+    }
 }

@@ -207,10 +207,10 @@ final class RecordingUpstream: Sendable {
                 current?.body += String(buffer: buffer)
             case .end:
                 if let current { upstream.requests.withLock { $0.append(current) } }
-                // `?slow` answers after 1.5 s: a response the proxy must wait for.
+                // `?slow` answers after 6 s: a response the proxy must wait for, past its idle timeout.
                 if current?.uri.contains("?slow") == true {
                     current = nil
-                    context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(1500)) {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(6)) {
                         self.respond(context, missing: false)
                     }
                     return
