@@ -19,23 +19,10 @@ final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
 struct BackpressureTests {
     @Test("an unread stream stops the connection's reads at maxBufferedFramesPerStream, and reading it resumes them")
     func readGating() async throws {
-        let channel = NIOAsyncTestingChannel()
         let counter = ReadCounter()
-        let limits = SPDYLimits(maxBufferedFramesPerStream: 8)
-        let box = SPDYSessionBox()
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(counter)
-            box.session = try channel.pipeline.syncOperations.addSPDYSessionHandlers(
-                configuration: SPDYSessionConfiguration(role: .server, limits: limits))
-        }.get()
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
-        let session = try #require(box.session)
-        var peer = TestPeer()
-        try await channel.writeInbound(
-            try peer.bytes(.synStream(SPDYSynStreamFrame(streamID: SPDYStreamID(1), headers: ["streamtype": "data"]))))
-        var streams = session.inboundStreams.makeAsyncIterator()
-        let stream = try #require(await streams.next())
-        try await stream.reply()
+        let (channel, opener, stream) = try await Self.openStream(
+            limits: SPDYLimits(maxBufferedFramesPerStream: 8), head: counter)
+        var peer = opener
 
         func readsAfterRequest() async throws -> Int {
             try await channel.eventLoop.submit { channel.read() }.get()
@@ -63,13 +50,17 @@ struct BackpressureTests {
         _ = try? await channel.finish()
     }
 
-    /// A server session with one open data stream from the peer.
-    static func openStream() async throws -> (NIOAsyncTestingChannel, TestPeer, SPDYStream) {
+    /// A server session with one open data stream from the peer; `head`, if any, goes first in
+    /// the pipeline.
+    static func openStream(
+        limits: SPDYLimits = .default, head: (any ChannelHandler & Sendable)? = nil
+    ) async throws -> (NIOAsyncTestingChannel, TestPeer, SPDYStream) {
         let channel = NIOAsyncTestingChannel()
         let box = SPDYSessionBox()
         try await channel.eventLoop.submit {
+            if let head { try channel.pipeline.syncOperations.addHandler(head) }
             box.session = try channel.pipeline.syncOperations.addSPDYSessionHandlers(
-                configuration: SPDYSessionConfiguration(role: .server))
+                configuration: SPDYSessionConfiguration(role: .server, limits: limits))
         }.get()
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
         let session = try #require(box.session)

@@ -215,12 +215,7 @@ struct HandlerTests {
 
     @Test("a client pings on its interval with odd ids, and a server never sends anything first")
     func clientPings() throws {
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers([
-            ByteToMessageHandler(SPDYFrameDecoderHandler()), MessageToByteHandler(SPDYFrameEncoderHandler()),
-            SPDYConnectionHandler(role: .client, pingInterval: .seconds(5)),
-        ])
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let channel = try Self.pingingClientChannel()
         var peer = TestPeer()
         channel.embeddedEventLoop.advanceTime(by: .seconds(11))
         #expect(try peer.received(from: channel) == [.ping(SPDYPingFrame(id: 1)), .ping(SPDYPingFrame(id: 3))])
@@ -234,12 +229,7 @@ struct HandlerTests {
 
     @Test("a client pings only after a quiet interval: frames from the peer keep a busy connection ping-free")
     func pingsOnlyWhenQuiet() throws {
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers([
-            ByteToMessageHandler(SPDYFrameDecoderHandler()), MessageToByteHandler(SPDYFrameEncoderHandler()),
-            SPDYConnectionHandler(role: .client, pingInterval: .seconds(5)),
-        ])
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let channel = try Self.pingingClientChannel()
         var peer = TestPeer()
         // A peer PING (any frame counts) every 2 s for 20 s: our only writes are the echoes.
         for _ in 0..<10 {
@@ -251,5 +241,16 @@ struct HandlerTests {
         channel.embeddedEventLoop.advanceTime(by: .seconds(6))
         #expect(try peer.received(from: channel) == [.ping(SPDYPingFrame(id: 1))])
         _ = try? channel.finish()
+    }
+
+    /// A connected client session that pings every 5 s.
+    static func pingingClientChannel() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandlers([
+            ByteToMessageHandler(SPDYFrameDecoderHandler()), MessageToByteHandler(SPDYFrameEncoderHandler()),
+            SPDYConnectionHandler(role: .client, pingInterval: .seconds(5)),
+        ])
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
     }
 }
