@@ -75,4 +75,13 @@ public struct AuthenticationFailure: Error, Sendable, Hashable, CustomStringConv
 /// between event loops; they never throw: every problem is a ``AuthenticationResult/rejected(_:)``.
 public protocol Authenticator: Sendable {
     func authenticate(_ credentials: Credentials) async -> AuthenticationResult
+
+    /// The result when it is known without waiting on anything (a static token, a certificate, a
+    /// cached answer), so that the proxy can decide on its event loop; nil when ``authenticate(_:)``
+    /// must be asked. When not nil it is what ``authenticate(_:)`` would answer.
+    func authenticateImmediately(_ credentials: Credentials) -> AuthenticationResult?
+}
+
+extension Authenticator {
+    public func authenticateImmediately(_ credentials: Credentials) -> AuthenticationResult? { nil }
 }

@@ -37,6 +37,35 @@ public struct AuthenticatorChain: Sendable {
                 if !continueAfterRejection { return .unauthenticated(failures) }
             }
         }
+        return Self.unanswered(credentials, failures: failures)
+    }
+
+    /// The chain's outcome when every authenticator it asks can answer without waiting (see
+    /// ``Authenticator/authenticateImmediately(_:)``); nil as soon as one cannot, and then
+    /// ``authenticate(_:)`` must be called.
+    public func authenticateImmediately(_ credentials: Credentials) -> AuthenticationOutcome? {
+        var failures: [AuthenticationFailure] = []
+        for authenticator in authenticators {
+            switch authenticator.authenticateImmediately(credentials) {
+            case nil:
+                return nil
+            case .authenticated(let identity):
+                return .authenticated(identity)
+            case .notApplicable:
+                continue
+            case .rejected(let failure):
+                failures.append(failure)
+                if !continueAfterRejection { return .unauthenticated(failures) }
+            }
+        }
+        return Self.unanswered(credentials, failures: failures)
+    }
+
+    /// No authenticator accepted the credentials.
+    private static func unanswered(
+        _ credentials: Credentials, failures: [AuthenticationFailure]
+    ) -> AuthenticationOutcome {
+        var failures = failures
         if failures.isEmpty {
             let presented: String
             switch (credentials.bearerToken, credentials.clientCertificateChain.isEmpty) {

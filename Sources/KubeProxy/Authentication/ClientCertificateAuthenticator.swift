@@ -19,6 +19,14 @@ public struct ClientCertificateAuthenticator: Authenticator {
     }
 
     public func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
+        authenticateNow(credentials)
+    }
+
+    public func authenticateImmediately(_ credentials: Credentials) -> AuthenticationResult? {
+        authenticateNow(credentials)
+    }
+
+    private func authenticateNow(_ credentials: Credentials) -> AuthenticationResult {
         guard let leaf = credentials.clientCertificateChain.first else { return .notApplicable }
         switch identity(for: leaf) {
         case .success(let identity): return .authenticated(identity)

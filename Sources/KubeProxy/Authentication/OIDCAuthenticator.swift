@@ -64,24 +64,48 @@ public struct OIDCAuthenticator: Authenticator {
         get async { await keySet.keyCount }
     }
 
-    public func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
+    /// Settled without a signature check: not a JWT, too large, verified recently, or another
+    /// issuer's. Only a token for this issuer that is not in the cache needs the keys.
+    public func authenticateImmediately(_ credentials: Credentials) -> AuthenticationResult? {
         guard let token = credentials.bearerToken, JSONWebToken.hasJWTShape(token) else { return .notApplicable }
-        let redacted = Redacted(token)
-        func reject(_ kind: AuthenticationFailure.Kind, _ message: String) -> AuthenticationResult {
-            .rejected(
-                AuthenticationFailure(
-                    kind, method: .oidc,
-                    detail: "JWT \(redacted) for issuer \(configuration.issuerURL): \(message)"))
+        if let screened = screen(token, digest: TokenDigest(token), now: now()) { return screened }
+        switch JSONWebToken.parse(token) {
+        case .notJWT, .unreadableClaims:
+            return .notApplicable
+        case .malformed(_, let claims):
+            return claims["iss"]?.stringValue == configuration.issuerURL ? nil : .notApplicable
+        case .parsed(let parsed):
+            return parsed.claims["iss"]?.stringValue == configuration.issuerURL ? nil : .notApplicable
         }
+    }
+
+    /// The size limit and the cache of verified tokens.
+    private func screen(_ token: String, digest: TokenDigest, now time: Date) -> AuthenticationResult? {
         let size = token.utf8.count
         guard size <= OIDCConfiguration.maximumTokenBytes else {
-            return reject(.tokenTooLarge, "\(size) bytes, over the \(OIDCConfiguration.maximumTokenBytes)-byte limit")
+            return rejection(
+                token, .tokenTooLarge, "\(size) bytes, over the \(OIDCConfiguration.maximumTokenBytes)-byte limit")
+        }
+        return verified.withLockedValue { $0.value(for: digest, now: time) }.map { .authenticated($0) }
+    }
+
+    private func rejection(
+        _ token: String, _ kind: AuthenticationFailure.Kind, _ message: String
+    ) -> AuthenticationResult {
+        .rejected(
+            AuthenticationFailure(
+                kind, method: .oidc,
+                detail: "JWT \(Redacted(token)) for issuer \(configuration.issuerURL): \(message)"))
+    }
+
+    public func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
+        guard let token = credentials.bearerToken, JSONWebToken.hasJWTShape(token) else { return .notApplicable }
+        func reject(_ kind: AuthenticationFailure.Kind, _ message: String) -> AuthenticationResult {
+            rejection(token, kind, message)
         }
         let digest = TokenDigest(token)
         let time = now()
-        if let identity = verified.withLockedValue({ $0.value(for: digest, now: time) }) {
-            return .authenticated(identity)
-        }
+        if let screened = screen(token, digest: digest, now: time) { return screened }
 
         // Routing, not trust: only a token whose claims name this issuer is this authenticator's
         // business; one whose claims cannot even be read may be some other kind of token.

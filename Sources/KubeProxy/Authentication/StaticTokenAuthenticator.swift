@@ -33,6 +33,14 @@ public struct StaticTokenAuthenticator: Authenticator {
     }
 
     public func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
+        authenticateNow(credentials)
+    }
+
+    public func authenticateImmediately(_ credentials: Credentials) -> AuthenticationResult? {
+        authenticateNow(credentials)
+    }
+
+    private func authenticateNow(_ credentials: Credentials) -> AuthenticationResult {
         guard let token = credentials.bearerToken else { return .notApplicable }
         guard let identity = lookup(token) else { return .notApplicable }
         return .authenticated(identity)

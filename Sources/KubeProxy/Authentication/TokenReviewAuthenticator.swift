@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// Authenticates bearer tokens (ServiceAccount tokens and whatever else the apiserver knows) by
 /// asking the upstream apiserver with a `TokenReview`.
@@ -49,23 +50,29 @@ public struct TokenReviewAuthenticator: Authenticator {
         self.now = now
     }
 
+    /// Settled without asking the apiserver: no token, too large, or answered recently.
+    public func authenticateImmediately(_ credentials: Credentials) -> AuthenticationResult? {
+        guard let token = credentials.bearerToken, !token.isEmpty else { return .notApplicable }
+        if let refusal = sizeRefusal(token) { return refusal }
+        return state.cachedAnswer(for: TokenDigest(token), now: now()).map(\.result)
+    }
+
+    private func sizeRefusal(_ token: String) -> AuthenticationResult? {
+        let size = token.utf8.count
+        guard size > maximumTokenBytes else { return nil }
+        return .rejected(
+            AuthenticationFailure(
+                .tokenTooLarge, method: .tokenReview,
+                detail: "token \(Redacted(token)) is \(size) bytes, over the \(maximumTokenBytes)-byte limit"))
+    }
+
     public func authenticate(_ credentials: Credentials) async -> AuthenticationResult {
         guard let token = credentials.bearerToken, !token.isEmpty else { return .notApplicable }
-        let redacted = Redacted(token)
-        let size = token.utf8.count
-        guard size <= maximumTokenBytes else {
-            return .rejected(
-                AuthenticationFailure(
-                    .tokenTooLarge, method: .tokenReview,
-                    detail: "token \(redacted) is \(size) bytes, over the \(maximumTokenBytes)-byte limit"))
-        }
+        if let refusal = sizeRefusal(token) { return refusal }
         let review = Review(
             client: client, token: token, audiences: audiences, positiveTTL: positiveTTL, negativeTTL: negativeTTL,
             now: now)
-        switch await state.answer(for: TokenDigest(token), review: review) {
-        case .authenticated(let identity): return .authenticated(identity)
-        case .rejected(let failure): return .rejected(failure)
-        }
+        return await state.answer(for: TokenDigest(token), review: review).result
     }
 
     /// The number of cached answers (for tests and diagnostics).
@@ -118,25 +125,37 @@ public struct TokenReviewAuthenticator: Authenticator {
     enum CachedAnswer: Sendable {
         case authenticated(Identity)
         case rejected(AuthenticationFailure)
+
+        var result: AuthenticationResult {
+            switch self {
+            case .authenticated(let identity): .authenticated(identity)
+            case .rejected(let failure): .rejected(failure)
+            }
+        }
     }
 }
 
-/// The cache and the reviews in flight, behind one actor.
+/// The cache and the reviews in flight. The cache sits behind a lock rather than in the actor so
+/// that a cached answer can be read without a suspension (on the proxy's event loop).
 actor TokenReviewState {
-    private var cache: ExpiringCache<TokenReviewAuthenticator.CachedAnswer>
+    private nonisolated let cache: NIOLockedValueBox<ExpiringCache<TokenReviewAuthenticator.CachedAnswer>>
     private var inFlight: [TokenDigest: Task<TokenReviewAuthenticator.CachedAnswer, Never>] = [:]
 
     init(capacity: Int) {
-        self.cache = ExpiringCache(capacity: capacity)
+        self.cache = NIOLockedValueBox(ExpiringCache(capacity: capacity))
     }
 
-    var cachedCount: Int { cache.count }
+    var cachedCount: Int { cache.withLockedValue { $0.count } }
+
+    nonisolated func cachedAnswer(for digest: TokenDigest, now: Date) -> TokenReviewAuthenticator.CachedAnswer? {
+        cache.withLockedValue { $0.value(for: digest, now: now) }
+    }
 
     /// The cached answer for `digest`, the answer of a review in flight for it, or a new review's.
     func answer(
         for digest: TokenDigest, review: TokenReviewAuthenticator.Review
     ) async -> TokenReviewAuthenticator.CachedAnswer {
-        if let cached = cache.value(for: digest, now: review.now()) { return cached }
+        if let cached = cachedAnswer(for: digest, now: review.now()) { return cached }
         if let running = inFlight[digest] { return await running.value }
         let task = Task { () -> TokenReviewAuthenticator.CachedAnswer in
             let (answer, expires) = await review.run()
@@ -151,6 +170,6 @@ actor TokenReviewState {
         _ answer: TokenReviewAuthenticator.CachedAnswer, for digest: TokenDigest, expires: Date?, now: Date
     ) {
         inFlight[digest] = nil
-        if let expires { cache.insert(answer, for: digest, expires: expires, now: now) }
+        if let expires { cache.withLockedValue { $0.insert(answer, for: digest, expires: expires, now: now) } }
     }
 }

@@ -147,34 +147,43 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         let request = ProxyRequest(
             head: head, body: body, clientCertificates: clientCertificates ?? [],
             remoteAddress: context.channel.remoteAddress?.ipAddress ?? "", receivedAt: Date())
-        let gate = self.gate
-        let promise = context.eventLoop.makePromise(of: GateVerdict.self)
-        promise.completeWithTask { await gate.decide(request) }
-        promise.futureResult.assumeIsolated().whenSuccess { verdict in
-            guard case .deciding = self.state else { return }  // the client went away meanwhile
-            switch verdict {
-            case .respond(let status, var audit):
-                audit.responseCode = status.code
-                self.services.record(audit)
-                self.state = .idle
-                self.respond(context, head: head, status: status, close: !head.isKeepAlive)
-            case .answer(let json, var audit):
-                audit.responseCode = 200
-                self.services.record(audit)
-                self.state = .idle
-                self.respond(context, head: head, code: 200, json: json, close: !head.isKeepAlive)
-            case .forward(let request, let audit):
-                let exchange = Exchange(request: request, clientHead: head, audit: audit)
-                if request.isUpgrade, ["exec", "attach"].contains(audit.info?.subresource ?? "") {
-                    self.intercept(context, exchange)
-                } else if request.isUpgrade, audit.info?.isStream == true, audit.info?.subresource == "portforward" {
-                    self.interceptPortForward(context, exchange)
-                } else if request.isUpgrade {
-                    self.splice(context, exchange)
-                } else {
-                    self.state = .forwarding(exchange)
-                    self.forward(context, exchange, retry: true)
-                }
+        switch gate.begin(request) {
+        case .decided(let verdict):
+            act(on: verdict, context, head: head)
+        case .waiting(let pending):
+            let gate = self.gate
+            let promise = context.eventLoop.makePromise(of: GateVerdict.self)
+            promise.completeWithTask { await gate.finish(pending) }
+            promise.futureResult.assumeIsolated().whenSuccess { verdict in
+                guard case .deciding = self.state else { return }  // the client went away meanwhile
+                self.act(on: verdict, context, head: head)
+            }
+        }
+    }
+
+    private func act(on verdict: GateVerdict, _ context: ChannelHandlerContext, head: HTTPRequestHead) {
+        switch verdict {
+        case .respond(let status, var audit):
+            audit.responseCode = status.code
+            services.record(audit)
+            state = .idle
+            respond(context, head: head, status: status, close: !head.isKeepAlive)
+        case .answer(let json, var audit):
+            audit.responseCode = 200
+            services.record(audit)
+            state = .idle
+            respond(context, head: head, code: 200, json: json, close: !head.isKeepAlive)
+        case .forward(let request, let audit):
+            let exchange = Exchange(request: request, clientHead: head, audit: audit)
+            if request.isUpgrade, ["exec", "attach"].contains(audit.info?.subresource ?? "") {
+                intercept(context, exchange)
+            } else if request.isUpgrade, audit.info?.isStream == true, audit.info?.subresource == "portforward" {
+                interceptPortForward(context, exchange)
+            } else if request.isUpgrade {
+                splice(context, exchange)
+            } else {
+                state = .forwarding(exchange)
+                forward(context, exchange, retry: true)
             }
         }
     }

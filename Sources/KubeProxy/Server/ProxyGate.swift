@@ -14,9 +14,29 @@ public enum CallerAuthentication: Sendable {
 }
 
 /// Authenticates a caller from its bearer token and TLS client certificate chain.
-public typealias CallerAuthenticator =
-    @Sendable (_ bearerToken: String?, _ clientCertificates: [NIOSSLCertificate]) async ->
-    CallerAuthentication
+public struct CallerAuthenticator: Sendable {
+    public typealias Immediate =
+        @Sendable (_ bearerToken: String?, _ clientCertificates: [NIOSSLCertificate]) -> CallerAuthentication?
+    public typealias Eventual =
+        @Sendable (_ bearerToken: String?, _ clientCertificates: [NIOSSLCertificate]) async -> CallerAuthentication
+
+    /// The answer when it needs no waiting (static tokens, certificates, cached answers): the
+    /// request is then decided on its event loop. nil: ``eventually`` must be asked.
+    public let immediately: Immediate
+    /// The answer, waiting on the network (TokenReview, OIDC keys) if need be.
+    public let eventually: Eventual
+
+    public init(immediately: @escaping Immediate, eventually: @escaping Eventual) {
+        self.immediately = immediately
+        self.eventually = eventually
+    }
+
+    /// An authenticator that never waits.
+    public init(_ authenticate: @escaping Immediate) {
+        self.immediately = authenticate
+        self.eventually = { token, certificates in authenticate(token, certificates) ?? .anonymous }
+    }
+}
 
 /// One client request, as the gate sees it.
 struct ProxyRequest: Sendable {
@@ -33,6 +53,36 @@ enum GateVerdict: Sendable {
     /// A 200 the proxy answers itself (the local AccessRequest API).
     case answer(json: Data, AuditRecord)
     case forward(UpstreamRequest, AuditRecord)
+}
+
+/// How far ``ProxyGate/begin(_:)`` got.
+enum GateProgress: Sendable {
+    case decided(GateVerdict)
+    /// The rest needs waiting (authentication over the network, an approval check, the local
+    /// AccessRequest API): ``ProxyGate/finish(_:)`` goes on from where `begin` stopped.
+    case waiting(PendingRequest)
+}
+
+/// A request part-way through the gate.
+struct PendingRequest: Sendable {
+    enum Step: Sendable {
+        case authenticate(bearerToken: String?)
+        case approval(CheckedRequest, Decision.ReviewRequirement, any ApprovalStore)
+        case localAPI(CheckedRequest, LocalApprovals)
+    }
+
+    let request: ProxyRequest
+    let step: Step
+}
+
+/// What the gate knows of a request once the policies have decided.
+struct CheckedRequest: Sendable {
+    var audit: AuditRecord
+    var user: RequestAttributes.UserInfo
+    var info: RequestInfo
+    var query: [String: [String]]
+    var attributes: RequestAttributes
+    var decision: Decision
 }
 
 /// The request to send upstream, and what to do to its response.
@@ -62,28 +112,70 @@ struct ProxyGate: Sendable {
     /// policies can see the object.
     static let maximumRequestBody = 3 * 1024 * 1024
 
+    /// Decides `request`, waiting for whatever the decision needs.
     func decide(_ request: ProxyRequest) async -> GateVerdict {
-        var audit = AuditRecord(request: request)
+        await settle(begin(request))
+    }
+
+    /// Decides `request` as far as it can without waiting. Most requests (a static token, a client
+    /// certificate or a cached token answer, and no approval to check) are decided here, on the
+    /// connection's event loop, without a hop into Swift concurrency and back.
+    func begin(_ request: ProxyRequest) -> GateProgress {
         let bearer = Self.bearerToken(request.head.headers)
+        guard let caller = authenticate.immediately(bearer, request.clientCertificates) else {
+            return .waiting(PendingRequest(request: request, step: .authenticate(bearerToken: bearer)))
+        }
+        return check(request, caller: caller)
+    }
+
+    /// Finishes a request ``begin(_:)`` could not decide.
+    func finish(_ pending: PendingRequest) async -> GateVerdict {
+        let request = pending.request
+        switch pending.step {
+        case .authenticate(let bearer):
+            return await settle(
+                check(request, caller: await authenticate.eventually(bearer, request.clientCertificates)))
+        case .approval(var checked, let review, let approvals):
+            if let refusal = await approvalRefusal(
+                review, approvals: approvals, checked: &checked, at: request.receivedAt)
+            {
+                return .respond(refusal, checked.audit)
+            }
+            return await settle(approved(request, checked))
+        case .localAPI(let checked, let store):
+            return await serveLocally(request, checked, store: store)
+        }
+    }
+
+    private func settle(_ progress: GateProgress) async -> GateVerdict {
+        switch progress {
+        case .decided(let verdict): verdict
+        case .waiting(let pending): await finish(pending)
+        }
+    }
+
+    /// Everything after authentication up to the policy decision.
+    private func check(_ request: ProxyRequest, caller: CallerAuthentication) -> GateProgress {
+        var audit = AuditRecord(request: request)
         var user: RequestAttributes.UserInfo
-        switch await authenticate(bearer, request.clientCertificates) {
+        switch caller {
         case .authenticated(let identity, let method):
             user = identity
             audit.user = identity
             audit.annotations["portcullis.dev/authentication"] = method
         case .rejected(let detail):
             audit.annotations["portcullis.dev/authentication-failure"] = detail
-            return .respond(.unauthorized(), audit)
+            return .decided(.respond(.unauthorized(), audit))
         case .anonymous:
             audit.annotations["portcullis.dev/authentication-failure"] = "no credentials"
-            return .respond(.unauthorized(), audit)
+            return .decided(.respond(.unauthorized(), audit))
         }
         let info: RequestInfo
         do {
             info = try RequestInfo(method: request.head.method.rawValue, target: request.head.uri)
         } catch {
             audit.annotations["portcullis.dev/rejected"] = error.message
-            return .respond(.badRequest("the request path cannot be used: \(error.message)"), audit)
+            return .decided(.respond(.badRequest("the request path cannot be used: \(error.message)"), audit))
         }
         audit.info = info
         // Acting as someone else through the proxy would let one caller borrow another's policies
@@ -98,14 +190,14 @@ struct ProxyGate: Sendable {
                         by: user, engine: policies.engine, now: request.receivedAt)
                     {
                         audit.annotations["portcullis.dev/decision"] = "Deny"
-                        return .respond(.forbidden(refusal), audit)
+                        return .decided(.respond(.forbidden(refusal), audit))
                     }
                     user = impersonation.identity
                     audit.impersonatedUser = user
                 }
             } catch {
                 audit.annotations["portcullis.dev/decision"] = "Deny"
-                return .respond(.badRequest(error.message), audit)
+                return .decided(.respond(.badRequest(error.message), audit))
             }
         }
         let query = RequestInfo.query(of: request.head.uri)
@@ -117,41 +209,67 @@ struct ProxyGate: Sendable {
         }
         let decision = policies.engine.evaluate(attributes, now: request.receivedAt)
         audit.decision = decision
+        let checked = CheckedRequest(
+            audit: audit, user: user, info: info, query: query, attributes: attributes, decision: decision)
         switch decision.outcome {
         case .deny:
-            return .respond(.forbidden(decision.message, resource: info.resource, name: info.name), audit)
+            return .decided(.respond(.forbidden(decision.message, resource: info.resource, name: info.name), audit))
         case .review:
-            if let refusal = await reviewRefusal(
-                decision, attributes: attributes, info: info, receivedAt: request.receivedAt, audit: &audit)
-            {
-                return .respond(refusal, audit)
+            guard let review = decision.review else { return .decided(.respond(.forbidden(decision.message), audit)) }
+            guard let approvals else {
+                let approvers = Self.describeApprovers(review)
+                return .decided(
+                    .respond(
+                        .forbidden(
+                            "\(decision.message) (this needs approval by \(approvers))", resource: info.resource,
+                            name: info.name),
+                        audit))
             }
+            return .waiting(PendingRequest(request: request, step: .approval(checked, review, approvals)))
         case .allow:
-            break
+            return approved(request, checked)
         }
-        if let local = approvals as? LocalApprovals, LocalApprovalsAPI.serves(info) {
-            // Without the CRD the apiserver knows no AccessRequests: the proxy is their API server.
-            audit.annotations["portcullis.dev/served-by"] = "local-approvals"
-            do {
-                let json = try await LocalApprovalsAPI(store: local).serve(
-                    info, query: query, contentType: request.head.headers.first(name: "content-type"),
-                    body: Data(request.body.readableBytesView), caller: user, now: request.receivedAt)
-                return .answer(json: json, audit)
-            } catch {
-                return .respond(KubernetesStatus(error), audit)
-            }
+    }
+
+    /// An allowed (or approved) request: served by the local AccessRequest API or forwarded.
+    private func approved(_ request: ProxyRequest, _ checked: CheckedRequest) -> GateProgress {
+        if let local = approvals as? LocalApprovals, LocalApprovalsAPI.serves(checked.info) {
+            return .waiting(PendingRequest(request: request, step: .localAPI(checked, local)))
         }
+        return .decided(forward(request, checked))
+    }
+
+    /// Without the CRD the apiserver knows no AccessRequests: the proxy is their API server.
+    private func serveLocally(
+        _ request: ProxyRequest, _ checked: CheckedRequest, store: LocalApprovals
+    ) async -> GateVerdict {
+        var audit = checked.audit
+        audit.annotations["portcullis.dev/served-by"] = "local-approvals"
+        do {
+            let json = try await LocalApprovalsAPI(store: store).serve(
+                checked.info, query: checked.query, contentType: request.head.headers.first(name: "content-type"),
+                body: Data(request.body.readableBytesView), caller: checked.user, now: request.receivedAt)
+            return .answer(json: json, audit)
+        } catch {
+            return .respond(KubernetesStatus(error), audit)
+        }
+    }
+
+    /// The request as it goes upstream: canonical path, the proxy's credential, the caller impersonated.
+    private func forward(_ request: ProxyRequest, _ checked: CheckedRequest) -> GateVerdict {
+        let info = checked.info
+        let decision = checked.decision
         let isUpgrade = request.head.headers.contains(name: "upgrade")
         var uri = info.canonicalPath
         if info.isStream, info.subresource != "portforward" {
-            uri += "?" + StreamParameters(query: query).canonicalQuery
+            uri += "?" + StreamParameters(query: checked.query).canonicalQuery
         } else if let mark = request.head.uri.firstIndex(of: "?") {
             uri += String(request.head.uri[mark...])
         }
         var head = HTTPRequestHead(version: .http1_1, method: request.head.method, uri: uri)
         head.headers = ForwardedHeaders.upstream(
-            from: request.head.headers, user: user, authorization: authorization.headerValue(), host: upstreamHost,
-            isUpgrade: isUpgrade, extraSession: audit.auditID)
+            from: request.head.headers, user: checked.user, authorization: authorization.headerValue(),
+            host: upstreamHost, isUpgrade: isUpgrade, extraSession: checked.audit.auditID)
         if !decision.masks.isEmpty {
             // Masking rewrites JSON; ask for JSON rather than protobuf.
             head.headers.replaceOrAdd(
@@ -166,33 +284,29 @@ struct ProxyGate: Sendable {
         return .forward(
             UpstreamRequest(
                 head: head, body: body, isUpgrade: isUpgrade, warnings: decision.warnings, masks: decision.masks,
-                isWatch: info.verb == "watch", attributes: info.isStream ? attributes : nil),
-            audit)
+                isWatch: info.verb == "watch", attributes: info.isStream ? checked.attributes : nil),
+            checked.audit)
     }
 
     /// nil when an active approval lets the request through; otherwise the 403 (or 503) to answer.
-    private func reviewRefusal(
-        _ decision: Decision, attributes: RequestAttributes, info: RequestInfo, receivedAt: Date,
-        audit: inout AuditRecord
+    private func approvalRefusal(
+        _ review: Decision.ReviewRequirement, approvals: any ApprovalStore, checked: inout CheckedRequest,
+        at receivedAt: Date
     ) async -> KubernetesStatus? {
-        guard let review = decision.review else { return .forbidden(decision.message) }
+        let decision = checked.decision
         let approvers = Self.describeApprovers(review)
-        guard let approvals else {
-            return .forbidden(
-                "\(decision.message) (this needs approval by \(approvers))", resource: info.resource, name: info.name)
-        }
         let spec = AccessRequest.Spec.held(
-            attributes: attributes, info: info, review: review, message: decision.message)
+            attributes: checked.attributes, info: checked.info, review: review, message: decision.message)
         let verdict: ApprovalVerdict
         do {
             verdict = try await approvals.check(spec, now: receivedAt)
         } catch let error as ApprovalsError {
-            audit.annotations["portcullis.dev/approvals-error"] = error.message
+            checked.audit.annotations["portcullis.dev/approvals-error"] = error.message
             var status = KubernetesStatus(error)
             status.message = "\(decision.message); \(error.message)"
             return status
         } catch {
-            audit.annotations["portcullis.dev/approvals-error"] = "\(error)"
+            checked.audit.annotations["portcullis.dev/approvals-error"] = "\(error)"
             return .unavailable("\(decision.message); approvals cannot be checked right now, so the request is refused")
         }
         // The local store exists only inside this proxy, so the approver must go through it too.
@@ -200,24 +314,33 @@ struct ProxyGate: Sendable {
         let how = "an approver (\(approvers)) runs\(through): kubectl portcullis approve -n \(approvals.namespace)"
         switch verdict {
         case .granted(let request, let approvedBy):
-            audit.annotations["portcullis.dev/approved"] = "\(approvals.namespace)/\(request) by \(approvedBy)"
+            checked.audit.annotations["portcullis.dev/approved"] = "\(approvals.namespace)/\(request) by \(approvedBy)"
             return nil
         case .pending(let request):
-            audit.annotations["portcullis.dev/access-request"] = "\(approvals.namespace)/\(request)"
+            checked.audit.annotations["portcullis.dev/access-request"] = "\(approvals.namespace)/\(request)"
             return .forbidden(
                 "\(decision.message): waiting for approval of AccessRequest \(request); \(how) \(request)")
         case .requested(let request):
-            audit.annotations["portcullis.dev/access-request"] = "\(approvals.namespace)/\(request)"
+            checked.audit.annotations["portcullis.dev/access-request"] = "\(approvals.namespace)/\(request)"
             return .forbidden("\(decision.message): approval requested as AccessRequest \(request); \(how) \(request)")
         }
     }
 
+    /// The token of an `Authorization: Bearer <token>` header (scheme in any case, blanks around
+    /// the token ignored); nil for other schemes and empty tokens. On every request, so it works
+    /// on the header's bytes rather than through `split` and Foundation's trimming.
     static func bearerToken(_ headers: HTTPHeaders) -> String? {
         guard let value = headers.first(name: "authorization") else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        let bytes = value.utf8
+        func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let schemeStart = bytes.firstIndex(where: { !isBlank($0) }),
+            let schemeEnd = bytes[schemeStart...].firstIndex(of: UInt8(ascii: " ")),
+            bytes.distance(from: schemeStart, to: schemeEnd) == 6,
+            zip(bytes[schemeStart..<schemeEnd], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }),
+            let tokenStart = bytes[schemeEnd...].firstIndex(where: { !isBlank($0) }),
+            let last = bytes[tokenStart...].lastIndex(where: { !isBlank($0) })
+        else { return nil }
+        return String(value[tokenStart...last])
     }
 
     /// Keeps the client's Table request (`as=Table`) in JSON form; drops protobuf.

@@ -53,7 +53,7 @@ public final class ProxyServer: Sendable {
     /// Review answers 403 without filing a request.
     public init(
         configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
-        authenticate: @escaping CallerAuthenticator, approvals: (any ApprovalStore)?, audit: AuditLog,
+        authenticate: CallerAuthenticator, approvals: (any ApprovalStore)?, audit: AuditLog,
         recordings: SessionRecordingSettings? = nil, lineChecks: LineCheckSettings = LineCheckSettings(),
         metrics: ProxyMetrics = ProxyMetrics(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.proxy")
@@ -72,7 +72,7 @@ public final class ProxyServer: Sendable {
     /// With AccessRequests in the cluster, in `approvalsNamespace`.
     public convenience init(
         configuration: Configuration, upstream: UpstreamConfiguration, policies: PolicyStore,
-        authenticate: @escaping CallerAuthenticator, approvalsNamespace: String? = nil, audit: AuditLog,
+        authenticate: CallerAuthenticator, approvalsNamespace: String? = nil, audit: AuditLog,
         recordings: SessionRecordingSettings? = nil, lineChecks: LineCheckSettings = LineCheckSettings(),
         metrics: ProxyMetrics = ProxyMetrics(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "portcullis.proxy")

@@ -88,6 +88,38 @@ struct AuthenticatorChainTests {
         #expect(await chain.authenticate(Credentials(bearerToken: "wrong")).identity == nil)
     }
 
+    @Test(
+        "without waiting: a chain of static tokens and certificates answers at once, one authenticator that must wait makes it wait"
+    )
+    func immediately() throws {
+        let ca = try TestCertificateAuthority()
+        let leaf = try ca.issueClientCertificate(subject: try DistinguishedName { CommonName("carol") })
+        let statics = AuthenticatorChain([
+            ClientCertificateAuthenticator(), try StaticTokenAuthenticator(csv: "dev-token,dave,1,developers"),
+        ])
+        #expect(
+            statics.authenticateImmediately(Credentials(bearerToken: "dev-token", clientCertificateChain: [leaf]))?
+                .identity?.name == "carol")
+        #expect(statics.authenticateImmediately(Credentials(bearerToken: "dev-token"))?.identity?.name == "dave")
+        let unknown = statics.authenticateImmediately(Credentials(bearerToken: "wrong"))
+        #expect(unknown?.failures.map(\.kind) == [.noCredentials])
+
+        // FixedAuthenticator only answers asynchronously: the chain cannot decide past it...
+        let waiting = FixedAuthenticator(result: .authenticated(Self.bob))
+        let mixed = AuthenticatorChain([try StaticTokenAuthenticator(csv: "dev-token,dave,1"), waiting])
+        #expect(mixed.authenticateImmediately(Credentials(bearerToken: "other")) == nil)
+        // ...but one that answers before it is enough, and a rejection is final there too.
+        #expect(mixed.authenticateImmediately(Credentials(bearerToken: "dev-token"))?.identity?.name == "dave")
+        let rejecting = AuthenticatorChain([
+            TokenReviewAuthenticator(client: FakeTokenReviewClient(), maximumTokenBytes: 8), waiting,
+        ])
+        #expect(
+            rejecting.authenticateImmediately(Credentials(bearerToken: "much-too-long"))?.failures.map(\.kind) == [
+                .tokenTooLarge
+            ])
+        #expect(waiting.calls.value == 0)
+    }
+
     @Test("a redacted token shows only a short SHA-256 fingerprint, and scrubbing replaces the token in text")
     func redaction() {
         let token = "my-secret-token"

@@ -179,6 +179,28 @@ struct OIDCAuthenticatorTests {
         }
     }
 
+    @Test(
+        "without waiting: other tokens are not applicable and a verified token is remembered; a new one needs the keys")
+    func immediately() async throws {
+        try await withFixture(configure: { $0.verifiedTokenCacheTTL = .seconds(60) }) {
+            (fixture: Fixture) async throws in
+            let authenticator = fixture.authenticator
+            #expect(authenticator.authenticateImmediately(Credentials(bearerToken: "opaque"))?.isNotApplicable == true)
+            let serviceAccount = try fixture.rs256(["iss": "https://kubernetes.default.svc"])
+            #expect(
+                authenticator.authenticateImmediately(Credentials(bearerToken: serviceAccount))?.isNotApplicable == true
+            )
+            let token = try fixture.rs256()
+            #expect(authenticator.authenticateImmediately(Credentials(bearerToken: token)) == nil)
+            #expect(await fixture.authenticate(token).identity != nil)
+            #expect(
+                authenticator.authenticateImmediately(Credentials(bearerToken: token))?.identity?.name == fixture.issuer
+                    + "#alice")
+            fixture.clock.advance(by: 61)
+            #expect(authenticator.authenticateImmediately(Credentials(bearerToken: token)) == nil)
+        }
+    }
+
     @Test("a bad signature and a tampered payload are rejected")
     func badSignatures() async throws {
         try await withFixture { (fixture: Fixture) async throws in

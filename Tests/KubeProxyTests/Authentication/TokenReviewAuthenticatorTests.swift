@@ -178,6 +178,29 @@ struct TokenReviewAuthenticatorTests {
         #expect(await authenticator.authenticate(Credentials(bearerToken: huge)).failure?.kind == .tokenTooLarge)
         #expect(client.callCount == 0)
     }
+
+    @Test("without waiting: only a cached answer, a missing token or an oversized one is known at once")
+    func immediately() async {
+        let client = FakeTokenReviewClient(answers: [
+            Self.goodToken: TokenReviewResponse(authenticated: true, user: Self.serviceAccount)
+        ])
+        let clock = TestClock()
+        let authenticator = makeAuthenticator(client, clock: clock)
+        let credentials = Credentials(bearerToken: Self.goodToken)
+        #expect(authenticator.authenticateImmediately(credentials) == nil)
+        #expect(authenticator.authenticateImmediately(Credentials())?.isNotApplicable == true)
+        #expect(await authenticator.authenticate(credentials).identity == Self.serviceAccount)
+        #expect(authenticator.authenticateImmediately(credentials)?.identity == Self.serviceAccount)
+        let refused = Credentials(bearerToken: "unknown-token")
+        #expect(await authenticator.authenticate(refused).failure?.kind == .invalidToken)
+        #expect(authenticator.authenticateImmediately(refused)?.failure?.kind == .invalidToken)
+        #expect(client.callCount == 2)
+        clock.advance(by: 121)
+        #expect(authenticator.authenticateImmediately(credentials) == nil)
+        let huge = Credentials(bearerToken: String(repeating: "x", count: authenticator.maximumTokenBytes + 1))
+        #expect(authenticator.authenticateImmediately(huge)?.failure?.kind == .tokenTooLarge)
+        #expect(client.callCount == 2)
+    }
 }
 
 @Suite("TokenReview bodies")
@@ -250,4 +273,5 @@ struct TokenReviewCodecTests {
             }
         }
     }
+
 }

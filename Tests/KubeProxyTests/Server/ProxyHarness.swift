@@ -56,7 +56,7 @@ final class ProxyHarness: Sendable {
                 privateKeyFile: keyFile.path, idleTimeout: idleTimeout),
             upstream: upstreamConfiguration,
             policies: PolicyStore(engine),
-            authenticate: { token, _ in
+            authenticate: CallerAuthenticator { token, _ in
                 guard let token else { return .anonymous }
                 guard let user = users[token] else { return .rejected(detail: "unknown token") }
                 return .authenticated(user, method: "test")
