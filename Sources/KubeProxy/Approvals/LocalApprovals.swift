@@ -62,7 +62,7 @@ public actor LocalApprovals: ApprovalStore {
                 name: newName(), namespace: namespace,
                 labels: [ClusterApprovals.fingerprintLabel: spec.request.fingerprint]),
             spec: spec, status: .init(state: .pending))
-        request.metadata.uid = UUID().uuidString.lowercased()
+        request.metadata.uid = RandomUUID.make()
         request.metadata.creationTimestamp = AccessRequest.formatTimestamp(now)
         store(request)
         return .requested(request: request.metadata.name)

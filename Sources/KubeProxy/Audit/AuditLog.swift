@@ -23,7 +23,7 @@ struct AuditRecord: Sendable {
     var stage = "ResponseComplete"
 
     init(request: ProxyRequest) {
-        auditID = UUID().uuidString.lowercased()
+        auditID = RandomUUID.make()
         method = request.head.method.rawValue
         requestURI = request.head.uri
         sourceIP = request.remoteAddress

@@ -135,17 +135,26 @@ public struct RequestInfo: Sendable, Hashable {
         guard raw.hasPrefix("/") else { throw ParseError(message: "the request path must start with /") }
         if raw == "/" { return raw }
         var decodedSegments: [String] = []
-        for segment in raw.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
-            guard let decoded = percentDecode(String(segment), plusIsSpace: false) else {
-                throw ParseError(message: "the request path has an invalid percent-encoding")
+        // On every request: bytes rather than Foundation's string search, and no decoding for the
+        // usual segment without a `%`.
+        for segment in raw.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            let decoded: String
+            if segment.contains(UInt8(ascii: "%")) {
+                guard let value = percentDecode(String(Substring(segment)), plusIsSpace: false) else {
+                    throw ParseError(message: "the request path has an invalid percent-encoding")
+                }
+                decoded = value
+            } else {
+                decoded = String(Substring(segment))
             }
-            if decoded.contains("/") {
+            if decoded.utf8.contains(UInt8(ascii: "/")) {
                 throw ParseError(message: "the request path has an encoded \"/\" in a segment")
             }
             if decoded == "." || decoded == ".." {
                 throw ParseError(message: "the request path has a \"\(decoded)\" segment")
             }
-            if decoded.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            // A control character is one byte in UTF-8, and no byte of a longer sequence is below 0x80.
+            if decoded.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
                 throw ParseError(message: "the request path has a control character")
             }
             decodedSegments.append(decoded)
