@@ -236,6 +236,8 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
             switch event {
             case .part(let part):
                 self.upstreamPart(context, exchange, part)
+            case .readComplete:
+                context.flush()
             case .failed(let error):
                 router.sink = nil
                 if !exchange.responseStarted, exchange.reusedConnection, retry {
@@ -281,13 +283,12 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                     .head(HTTPResponseHead(version: exchange.clientHead.version, status: head.status, headers: headers))
                 ),
                 promise: nil)
-            context.flush()
         case .body(let buffer):
+            // Flushed at the end of the upstream read burst (`.readComplete`), or with the end.
             let output = exchange.masker.map { $0.append(buffer, allocator: context.channel.allocator) } ?? [buffer]
             for chunk in output where chunk.readableBytes > 0 {
                 context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
             }
-            context.flush()
             if !context.channel.isWritable {
                 exchange.upstream?.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
             }

@@ -81,6 +81,8 @@ public struct KubernetesClient: Sendable {
                     }
                 case .part(.end):
                     outcome.value.finish(.success(Response(status: status, body: received)))
+                case .readComplete:
+                    break
                 case .failed(let error):
                     outcome.value.finish(.failure(error))
                 }

@@ -75,6 +75,9 @@ final class UpstreamResponseRouter: ChannelInboundHandler {
 
     enum Event {
         case part(HTTPClientResponsePart)
+        /// The end of one read burst: the moment to flush what the parts produced, so that a small
+        /// response goes out in one write rather than one per part.
+        case readComplete
         case failed(any Error)
     }
 
@@ -88,6 +91,11 @@ final class UpstreamResponseRouter: ChannelInboundHandler {
         } else {
             context.close(promise: nil)  // bytes on an idle connection: the stream is out of step
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        sink?(.readComplete)
+        context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
