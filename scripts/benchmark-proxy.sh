@@ -26,8 +26,9 @@
 #                      no policies), bare (neither). Default: none. Note: without an audit path
 #                      the proxy still builds each audit event's JSON and drops it, so noaudit
 #                      shows the cost of the file write only, not of the event (see the profile).
-#   BENCH_PERF         1: after the matrix, profile the full Portcullis under 16 clients with
-#                      `perf record` and write the hottest symbols next to the report
+#   BENCH_PERF         1: after the matrix, profile the full Portcullis with `perf record` and
+#                      write the hottest symbols next to the report
+#   BENCH_PERF_CLIENTS concurrency of the profiled run (default 16)
 #   BENCH_SCRATCH      working directory (cluster, policies, logs); default a fresh mktemp dir,
 #                      kept afterwards for inspection
 #   BENCH_SKIP_BUILD   1: use the existing release binary
@@ -46,6 +47,7 @@ warmup=${BENCH_WARMUP:-2s}
 clients=${BENCH_CLIENTS:-"1 16 64"}
 variants=${BENCH_VARIANTS:-}
 perf_profile=${BENCH_PERF:-0}
+perf_clients=${BENCH_PERF_CLIENTS:-16}
 scratch=${BENCH_SCRATCH:-$(mktemp -d /tmp/portcullis-bench.XXXXXX)}
 stamp=$(date +%Y%m%d-%H%M%S)
 out=${BENCH_OUT:-$root/.build/benchmarks/proxy-$stamp.md}
@@ -662,24 +664,24 @@ if [ "$perf_profile" = 1 ] && command -v perf >/dev/null; then
   perf_report=${out%.md}-perf.txt
   : >"$perf_report"
   for p in "${paths[@]}"; do
-    say "profiling portcullis on $p with 16 clients"
+    say "profiling portcullis on $p with $perf_clients clients"
     perf record -F 999 -g -o "$scratch/perf-$p.data" -p "${target_pid[portcullis]}" >/dev/null 2>&1 &
     perf_pid=$!
     sleep 1
-    run_wrk portcullis "$p" 16 "$duration" >/dev/null
+    run_wrk portcullis "$p" "$perf_clients" "$duration" >/dev/null
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
     # `|| true`: head closes the pipe early, which pipefail would otherwise count as a failure.
     {
-      echo "== $p, 16 clients: self time by shared object"
+      echo "== $p, $perf_clients clients: self time by shared object"
       perf report -i "$scratch/perf-$p.data" --no-children --sort dso --stdio -g none 2>/dev/null |
         grep -v -e '^#' -e '^$' | head -12 || true
-      echo "== $p, 16 clients: inclusive time of Portcullis, Foundation and NIO functions"
+      echo "== $p, $perf_clients clients: inclusive time of Portcullis, Foundation and NIO functions"
       perf report -i "$scratch/perf-$p.data" --children --sort symbol --stdio -g none 2>/dev/null |
         grep -v -e '^#' -e '^$' | { swift demangle --simplified 2>/dev/null || cat; } |
         grep -E 'KubeProxy|Policy|Audit|ProxyGate|ProxyServices|JSONSerialization|JSONWriter|sorted|NSString.compare|NIOSSLHandler|runJob' |
         head -30 || true
-      echo "== $p, 16 clients: hottest symbols (self)"
+      echo "== $p, $perf_clients clients: hottest symbols (self)"
       perf report -i "$scratch/perf-$p.data" --no-children --sort symbol --stdio -g none 2>/dev/null |
         grep -v -e '^#' -e '^$' | head -30 | { swift demangle --simplified 2>/dev/null || cat; } || true
       echo

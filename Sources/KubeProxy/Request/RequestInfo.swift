@@ -198,7 +198,8 @@ public struct RequestInfo: Sendable, Hashable {
     /// The path to forward: the decoded segments percent-encoded again, so the upstream reads the
     /// same segments the proxy authorized.
     public var canonicalPath: String {
-        if path == "/" { return "/" }
+        // The usual path needs no escape and is its own canonical form.
+        if path.utf8.allSatisfy({ $0 == UInt8(ascii: "/") || Self.isUnescaped($0) }) { return path }
         let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
         return "/" + segments.map { Self.percentEncode(String($0)) }.joined(separator: "/")
     }
@@ -206,18 +207,27 @@ public struct RequestInfo: Sendable, Hashable {
     static func percentEncode(_ text: String) -> String {
         var result = ""
         for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "="), UInt8(ascii: "+"),
-                UInt8(ascii: "$"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "!"), UInt8(ascii: "*"),
-                UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "&"):
+            if isUnescaped(byte) {
                 result.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
+            } else {
                 result += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)
             }
         }
         return result
+    }
+
+    /// Bytes a path segment carries as they are (RFC 3986 `pchar` without `%`).
+    private static func isUnescaped(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+            UInt8(ascii: "~"), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "="), UInt8(ascii: "+"),
+            UInt8(ascii: "$"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "!"), UInt8(ascii: "*"),
+            UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "&"):
+            true
+        default:
+            false
+        }
     }
 }
 

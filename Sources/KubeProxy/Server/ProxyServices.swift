@@ -35,8 +35,16 @@ final class ProxyServices: Sendable {
 public final class ProxyMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
+    /// Made once: it has no labels, and every request records into it.
+    private let requestDuration: DurationHistogram
+
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
+        requestDuration = registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "request_duration", unitName: "seconds",
+                helpText: "Time from a request's arrival to the end of its response."),
+            labels: [], buckets: Self.latencyBuckets)
     }
 
     func recordRequest(decision: String, code: Int, duration: Duration) {
@@ -46,12 +54,7 @@ public final class ProxyMetrics: Sendable {
                 helpText: "Requests answered, by policy decision and HTTP status."),
             labels: [("decision", decision), ("code", String(code))]
         ).increment()
-        registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(
-                namespace: "portcullis", subsystem: "proxy", metricName: "request_duration", unitName: "seconds",
-                helpText: "Time from a request's arrival to the end of its response."),
-            labels: [], buckets: Self.latencyBuckets
-        ).record(duration)
+        requestDuration.record(duration)
     }
 
     /// One finished exec or attach session: `outcome` is `success`, `exit-code` (the command

@@ -131,6 +131,13 @@ struct RequestInfoTests {
         #expect(info.namespace == "dev")
         #expect(info.name == "a b")
         #expect(info.canonicalPath == "/api/v1/namespaces/dev/configmaps/a%20b")
+        let plain = "/apis/apps/v1/namespaces/dev/deployments/web-1.a_b~c:d@e/scale"
+        #expect(try RequestInfo(method: "GET", target: plain).canonicalPath == plain)
+        #expect(try RequestInfo(method: "GET", target: "/api/v1/").canonicalPath == "/api/v1/")
+        #expect(try RequestInfo(method: "GET", target: "/").canonicalPath == "/")
+        let unicode = try RequestInfo(method: "GET", target: "/api/v1/namespaces/dev/configmaps/%C3%A9t%C3%A9")
+        #expect(unicode.name == "été")
+        #expect(unicode.canonicalPath == "/api/v1/namespaces/dev/configmaps/%C3%A9t%C3%A9")
     }
 
     @Test("exec parameters parse like the apiserver and forward canonically")
