@@ -67,20 +67,10 @@ public struct PolicyEngine: Sendable {
     }
 
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
-        var evaluation = Evaluation(request: request, now: now, options: options, sharedIDs: sharedIDs)
         let candidates = index.candidates(
             group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
-        // A result per rule of each candidate that matches (one more when a policy fails): an
-        // upper bound in the usual case, reserved once rather than grown by doubling.
-        evaluation.reserveResults(candidates.reduce(0) { $0 + policies[$1].rules.count })
-        for position in candidates {
-            let lists = matchChecks.lists[position]
-            // Most candidates that do not match fail on a part of their match block (resources
-            // and verbs, namespaces, subjects) that an earlier candidate shares and already
-            // failed: ruled out here without reading the policy.
-            if evaluation.ruledOut(by: lists) { continue }
-            evaluation.apply(policies[position], lists: lists)
-        }
+        var evaluation = Evaluation(request: request, now: now, options: options, sharedIDs: sharedIDs)
+        evaluation.apply(candidates, of: policies, lists: matchChecks.lists)
         return evaluation.decision()
     }
 }
@@ -90,15 +80,7 @@ private struct Evaluation {
     let options: PolicyEngine.Options
     private var bindings: RequestBindings
     private var costSpent: UInt64 = 0
-    /// The value and cost of each shared expression evaluated so far for this request: by id
-    /// within `sharedIDs` (allocated at the first), by identity otherwise.
-    private let sharedIDs: Range<Int>
-    /// By id within `sharedIDs`: the position in `sharedValues` plus one, 0 when not evaluated
-    /// yet. Plain integers, so that making and dropping the table for a few hundred ids is a
-    /// fill and a free, not a pass over optional values.
-    private var sharedPositions: [Int32] = []
-    private var sharedValues: [(value: CELValue, cost: UInt64)] = []
-    private var sharedResults: [ObjectIdentifier: (value: CELValue, cost: UInt64)] = [:]
+    private var shared: SharedValues
     /// The answers of the match block parts checked so far.
     private var matchAnswers = MatchAnswers()
     /// The last `variables` record built, and the identity of the declarations it holds: the
@@ -117,12 +99,25 @@ private struct Evaluation {
 
     init(request: RequestAttributes, now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>) {
         self.options = options
-        self.sharedIDs = sharedIDs
+        shared = SharedValues(ids: sharedIDs)
         bindings = RequestBindings(request: request, now: now)
     }
 
-    mutating func reserveResults(_ count: Int) {
-        if count > 0 { results.reserveCapacity(count) }
+    /// Applies the candidate policies (positions in `policies` and `lists`) in order. The loop
+    /// runs here, on the evaluation in place: a loop in the caller copied the whole struct for
+    /// each candidate.
+    mutating func apply(_ candidates: [Int], of policies: [CompiledPolicy], lists: [MatchChecks.Lists]) {
+        // A result per rule of each candidate that matches (one more when a policy fails): an
+        // upper bound in the usual case, reserved once rather than grown by doubling.
+        let resultCount = candidates.reduce(0) { $0 + policies[$1].rules.count }
+        if resultCount > 0 { results.reserveCapacity(resultCount) }
+        for position in candidates {
+            // Most candidates that do not match fail on a part of their match block (resources
+            // and verbs, namespaces, subjects) that an earlier candidate shares and already
+            // failed: ruled out here without reading the policy.
+            if ruledOut(by: lists[position]) { continue }
+            apply(policies[position], lists: lists[position])
+        }
     }
 
     /// Whether a policy with these match block parts cannot match, by the answers known so far.
@@ -141,7 +136,11 @@ private struct Evaluation {
     mutating func apply(_ compiled: CompiledPolicy, lists: MatchChecks.Lists) {
         // Read fields of the shared policy rather than copying it out.
         let mode = compiled.mode
-        let result = compiled.policy.match.evaluate(bindings.request, lists: lists, answers: &matchAnswers)
+        // The answers are updated in a local copy: with `&matchAnswers`, reading
+        // `bindings.request` from the same struct copied the request.
+        var answers = matchAnswers
+        let result = compiled.policy.match.evaluate(bindings.request, lists: lists, answers: &answers)
+        matchAnswers = answers
         switch result {
         case .noMatch:
             return
@@ -200,7 +199,7 @@ private struct Evaluation {
                         rule: rule.reference, action: rule.action, mode: mode, status: .matched,
                         message: message))
                 take(
-                    rule.rule, reference: rule.reference, message: message, mode: mode,
+                    rule.action, of: rule, reference: rule.reference, message: message, mode: mode,
                     notEnforced: rule.notEnforcedSuffix)
             case .error:
                 results.append(
@@ -210,9 +209,7 @@ private struct Evaluation {
                 if compiled.failurePolicy == .fail {
                     let message =
                         "policy \(rule.reference) could not be evaluated (\(detail)); denied because its failurePolicy is Fail"
-                    take(
-                        .init(name: rule.rule.name, location: rule.rule.location, action: .deny),
-                        reference: rule.reference, message: message, mode: mode)
+                    take(.deny, reference: rule.reference, message: message, mode: mode)
                 }
             default:
                 results.append(.init(rule: rule.reference, action: rule.action, mode: mode, status: status))
@@ -254,17 +251,19 @@ private struct Evaluation {
         return true
     }
 
-    /// Takes a matched rule's action into the decision. `notEnforced` is the rule's precomputed
-    /// `notEnforcedSuffix`, when it has one.
+    /// Takes an action into the decision: a matched rule's (`rule`, whose review or mask spec
+    /// it reads), or the denial of a policy that failed. `notEnforced` is the rule's precomputed
+    /// `notEnforcedSuffix`, when it has one. The rule is passed by reference: its `AccessPolicy.Rule`
+    /// is a large value, copied field by field when passed on its own.
     private mutating func take(
-        _ rule: AccessPolicy.Rule, reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode,
-        notEnforced: String? = nil
+        _ action: AccessPolicy.Action, of rule: CompiledPolicy.CompiledRule? = nil,
+        reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode, notEnforced: String? = nil
     ) {
-        switch (mode, rule.action) {
+        switch (mode, action) {
         case (.audit, _):
             return
         case (.warn, .deny), (.warn, .review), (.warn, .warn), (.enforce, .warn):
-            guard mode == .warn && rule.action != .warn else { return warnings.append(message) }
+            guard mode == .warn && action != .warn else { return warnings.append(message) }
             warnings.append(message + (notEnforced ?? CompiledPolicy.CompiledRule.notEnforcedSuffix(reference)))
         case (.warn, .mask):
             warnings.append("\(reference) would mask this response (mode Warn)")
@@ -277,9 +276,9 @@ private struct Evaluation {
         case (.enforce, .deny):
             if denial == nil { denial = (reference, message) }
         case (.enforce, .review):
-            if review == nil, let spec = rule.review { review = (reference, message, spec) }
+            if review == nil, let spec = rule?.rule.review { review = (reference, message, spec) }
         case (.enforce, .mask):
-            if let spec = rule.mask { masks.append(.init(rule: reference, spec: spec)) }
+            if let spec = rule?.rule.mask { masks.append(.init(rule: reference, spec: spec)) }
         }
     }
 
@@ -319,9 +318,7 @@ private struct Evaluation {
         guard compiled.failurePolicy == .fail else { return skip(compiled) }
         let message =
             "policy \(compiled.policy.name) could not be evaluated (\(part): \(reason)); denied because its failurePolicy is Fail"
-        take(
-            .init(name: part, location: compiled.policy.location, action: .deny), reference: reference,
-            message: message, mode: compiled.mode)
+        take(.deny, reference: reference, message: message, mode: compiled.mode)
     }
 
     /// Evaluates a shared expression once per request. A repeat within the budget gives the same
@@ -329,43 +326,17 @@ private struct Evaluation {
     /// cost does not depend on the limit until it is passed); beyond the budget it is evaluated
     /// again, to fail exactly as it would have.
     private mutating func run(_ expression: CompiledExpression) -> Result<CELValue, CELError> {
-        guard let shared = expression.shared else { return run(expression.program) }
-        if let earlier = sharedResult(shared, id: expression.sharedID), earlier.cost <= costLimit {
+        guard let identity = expression.shared else { return run(expression.program) }
+        if let earlier = shared.result(identity, id: expression.sharedID), earlier.cost <= costLimit {
             costSpent += earlier.cost
             return .success(earlier.value)
         }
         let before = costSpent
         let result = run(expression.program)
-        if case .success(let value) = result { store(shared, id: expression.sharedID, (value, costSpent - before)) }
+        if case .success(let value) = result {
+            shared.store(identity, id: expression.sharedID, (value, costSpent - before))
+        }
         return result
-    }
-
-    /// The value kept for `shared`, whose id is `id`.
-    private func sharedResult(_ shared: SharedExpression, id: Int) -> (value: CELValue, cost: UInt64)? {
-        guard sharedIDs.contains(id) else { return sharedResults[ObjectIdentifier(shared)] }
-        let id = id - sharedIDs.lowerBound
-        guard id < sharedPositions.count, sharedPositions[id] > 0 else { return nil }
-        return sharedValues[Int(sharedPositions[id]) - 1]
-    }
-
-    private mutating func store(_ shared: SharedExpression, id: Int, _ result: (value: CELValue, cost: UInt64)) {
-        guard sharedIDs.contains(id) else {
-            sharedResults[ObjectIdentifier(shared)] = result
-            return
-        }
-        if sharedPositions.isEmpty {
-            sharedPositions = Array(repeating: 0, count: sharedIDs.count)
-            // A request meets a few dozen distinct expressions at most: one allocation, not a
-            // doubling per power of two.
-            sharedValues.reserveCapacity(min(sharedIDs.count, 32))
-        }
-        let id = id - sharedIDs.lowerBound
-        if sharedPositions[id] > 0 {
-            sharedValues[Int(sharedPositions[id]) - 1] = result
-        } else {
-            sharedValues.append(result)
-            sharedPositions[id] = Int32(sharedValues.count)
-        }
     }
 
     /// The budget of the next expression: its own limit, or what is left of the request's.
@@ -390,7 +361,8 @@ private struct Evaluation {
         }
     }
 
-    func decision() -> Decision {
+    /// The decision, which takes the results and warnings over: the evaluation ends here.
+    consuming func decision() -> Decision {
         if let (reference, message) = denial {
             return Decision(
                 outcome: .deny, decidedBy: reference, message: message, warnings: warnings, masks: masks,
@@ -413,6 +385,49 @@ private struct Evaluation {
         return Decision(
             outcome: options.defaultOutcome, message: message, warnings: warnings, masks: masks,
             mutations: mutations, results: results)
+    }
+}
+
+/// The value and cost of each shared expression evaluated so far for one request: by id within
+/// `ids` (the table allocated at the first), by identity otherwise. Apart from the evaluation's
+/// other state, so that looking a value up does not copy the whole evaluation.
+private struct SharedValues {
+    let ids: Range<Int>
+    /// By id within `ids`: the position in `values` plus one, 0 when not evaluated yet. Plain
+    /// integers, so that making and dropping the table for a few hundred ids is a fill and a
+    /// free, not a pass over optional values.
+    private var positions: [Int32] = []
+    private var values: [(value: CELValue, cost: UInt64)] = []
+    private var byIdentity: [ObjectIdentifier: (value: CELValue, cost: UInt64)] = [:]
+
+    init(ids: Range<Int>) { self.ids = ids }
+
+    /// The value kept for `shared`, whose id is `id`.
+    func result(_ shared: SharedExpression, id: Int) -> (value: CELValue, cost: UInt64)? {
+        guard ids.contains(id) else { return byIdentity[ObjectIdentifier(shared)] }
+        let id = id - ids.lowerBound
+        guard id < positions.count, positions[id] > 0 else { return nil }
+        return values[Int(positions[id]) - 1]
+    }
+
+    mutating func store(_ shared: SharedExpression, id: Int, _ result: (value: CELValue, cost: UInt64)) {
+        guard ids.contains(id) else {
+            byIdentity[ObjectIdentifier(shared)] = result
+            return
+        }
+        if positions.isEmpty {
+            positions = Array(repeating: 0, count: ids.count)
+            // A request meets a few dozen distinct expressions at most: one allocation, not a
+            // doubling per power of two.
+            values.reserveCapacity(min(ids.count, 32))
+        }
+        let id = id - ids.lowerBound
+        if positions[id] > 0 {
+            values[Int(positions[id]) - 1] = result
+        } else {
+            values.append(result)
+            positions[id] = Int32(values.count)
+        }
     }
 }
 
