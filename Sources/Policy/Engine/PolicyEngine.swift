@@ -69,14 +69,16 @@ public struct PolicyEngine: Sendable {
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
         let candidates = index.candidates(
             group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
-        var evaluation = Evaluation(request: request, now: now, options: options, sharedIDs: sharedIDs)
-        evaluation.apply(candidates, of: policies, lists: matchChecks.lists)
-        return evaluation.decision()
+        var evaluation = Evaluation(now: now, options: options, sharedIDs: sharedIDs)
+        evaluation.apply(candidates, of: policies, lists: matchChecks.lists, to: request)
+        return evaluation.decision(for: request)
     }
 }
 
-/// The state of one request's evaluation.
-private struct Evaluation {
+/// The state of one request's evaluation. The request itself is passed to each method rather
+/// than stored: a stored copy retained every field of it, and the optimizer copied it again on
+/// its way in. Noncopyable, as one evaluation belongs to one request.
+private struct Evaluation: ~Copyable {
     let options: PolicyEngine.Options
     private var bindings: RequestBindings
     private var costSpent: UInt64 = 0
@@ -97,16 +99,18 @@ private struct Evaluation {
     private var masks: [Decision.Mask] = []
     private var mutations: [Decision.Mutation] = []
 
-    init(request: RequestAttributes, now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>) {
+    init(now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>) {
         self.options = options
         shared = SharedValues(ids: sharedIDs)
-        bindings = RequestBindings(request: request, now: now)
+        bindings = RequestBindings(now: now)
     }
 
     /// Applies the candidate policies (positions in `policies` and `lists`) in order. The loop
     /// runs here, on the evaluation in place: a loop in the caller copied the whole struct for
     /// each candidate.
-    mutating func apply(_ candidates: [Int], of policies: [CompiledPolicy], lists: [MatchChecks.Lists]) {
+    mutating func apply(
+        _ candidates: [Int], of policies: [CompiledPolicy], lists: [MatchChecks.Lists], to request: RequestAttributes
+    ) {
         // A result per rule of each candidate that matches (one more when a policy fails): an
         // upper bound in the usual case, reserved once rather than grown by doubling.
         let resultCount = candidates.reduce(0) { $0 + policies[$1].rules.count }
@@ -115,16 +119,16 @@ private struct Evaluation {
             // Most candidates that do not match fail on a part of their match block (resources
             // and verbs, namespaces, subjects) that an earlier candidate shares and already
             // failed: ruled out here without reading the policy.
-            if ruledOut(by: lists[position]) { continue }
-            apply(policies[position], lists: lists[position])
+            if ruledOut(by: lists[position], request) { continue }
+            apply(policies[position], lists: lists[position], to: request)
         }
     }
 
     /// Whether a policy with these match block parts cannot match, by the answers known so far.
-    func ruledOut(by lists: MatchChecks.Lists) -> Bool {
+    func ruledOut(by lists: MatchChecks.Lists, _ request: RequestAttributes) -> Bool {
         if matchAnswers.kinds[lists.kinds] == false { return true }
         if lists.namespaces != MatchChecks.Lists.none,
-            bindings.request.namespace.isEmpty || matchAnswers.namespaces[lists.namespaces] == false
+            request.namespace.isEmpty || matchAnswers.namespaces[lists.namespaces] == false
         {
             return true
         }
@@ -133,14 +137,10 @@ private struct Evaluation {
 
     /// Applies one candidate policy; `lists` number the parts of its match block (see
     /// `MatchChecks`), whose answers are kept for the request.
-    mutating func apply(_ compiled: CompiledPolicy, lists: MatchChecks.Lists) {
+    mutating func apply(_ compiled: CompiledPolicy, lists: MatchChecks.Lists, to request: RequestAttributes) {
         // Read fields of the shared policy rather than copying it out.
         let mode = compiled.mode
-        // The answers are updated in a local copy: with `&matchAnswers`, reading
-        // `bindings.request` from the same struct copied the request.
-        var answers = matchAnswers
-        let result = compiled.policy.match.evaluate(bindings.request, lists: lists, answers: &answers)
-        matchAnswers = answers
+        let result = compiled.policy.match.evaluate(request, lists: lists, answers: &matchAnswers)
         switch result {
         case .noMatch:
             return
@@ -153,9 +153,9 @@ private struct Evaluation {
             break
         }
         bindings.variables = nil
-        if compiled.usesVariables, !computeVariables(of: compiled) { return }
+        if compiled.usesVariables, !computeVariables(of: compiled, for: request) { return }
         for condition in compiled.matchConditions {
-            switch run(condition.expression) {
+            switch run(condition.expression, for: request) {
             case .success(.bool(true)): continue
             case .success:
                 skip(compiled)
@@ -169,7 +169,7 @@ private struct Evaluation {
             var status: Decision.RuleResult.Status
             var detail = ""
             if let expression = rule.expression {
-                switch run(expression) {
+                switch run(expression, for: request) {
                 case .success(.bool(true)): status = .matched
                 case .success(.bool(false)): status = .notMatched
                 case .success(let other):
@@ -183,7 +183,7 @@ private struct Evaluation {
                 status = .matched
             }
             if status == .matched, rule.action == .mutate, mode == .enforce {
-                switch resolvePatch(rule) {
+                switch resolvePatch(rule, for: request) {
                 case .success(let mutation):
                     mutations.append(mutation)
                 case .failure(let error):
@@ -193,7 +193,7 @@ private struct Evaluation {
             }
             switch status {
             case .matched:
-                let message = message(for: rule)
+                let message = message(for: rule, request)
                 results.append(
                     .init(
                         rule: rule.reference, action: rule.action, mode: mode, status: .matched,
@@ -220,7 +220,7 @@ private struct Evaluation {
     /// Sets `bindings.variables` to the policy's `variables` record; false (the policy failed)
     /// when a variable cannot be evaluated. Each variable is run, shared or not, so that its cost
     /// is charged; the record itself is reused when the last one built had the same declarations.
-    private mutating func computeVariables(of compiled: CompiledPolicy) -> Bool {
+    private mutating func computeVariables(of compiled: CompiledPolicy, for request: RequestAttributes) -> Bool {
         let record = compiled.variablesRecord.map(ObjectIdentifier.init)
         let reusesRecord = record != nil && lastRecord?.declarations == record
         // Values are collected when the record is built, or when a variable reads earlier ones.
@@ -233,7 +233,7 @@ private struct Evaluation {
                 let earlier = zip(compiled.variables.prefix(position).map(\.name), values)
                 bindings.variables = .map(CELMap(Dictionary(earlier, uniquingKeysWith: { $1 })))
             }
-            switch run(variable.expression) {
+            switch run(variable.expression, for: request) {
             case .success(let value): if collects { values.append(value) }
             case .failure(let error):
                 fail(compiled, at: "variables.\(variable.name)", because: error.message)
@@ -282,12 +282,14 @@ private struct Evaluation {
         }
     }
 
-    private mutating func resolvePatch(_ rule: CompiledPolicy.CompiledRule) -> Result<Decision.Mutation, CELError> {
+    private mutating func resolvePatch(
+        _ rule: CompiledPolicy.CompiledRule, for request: RequestAttributes
+    ) -> Result<Decision.Mutation, CELError> {
         var operations: [Decision.Mutation.Operation] = []
         for (operation, program) in zip(rule.rule.patch, rule.patchValues) {
             var value = operation.value
             if let program {
-                switch run(program) {
+                switch run(program, for: request) {
                 case .success(let computed): value = computed
                 case .failure(let error): return .failure(error)
                 }
@@ -297,8 +299,10 @@ private struct Evaluation {
         return .success(Decision.Mutation(rule: rule.reference, operations: operations))
     }
 
-    private mutating func message(for rule: CompiledPolicy.CompiledRule) -> String {
-        if let program = rule.messageExpression, case .success(.string(let text)) = run(program), !text.isEmpty {
+    private mutating func message(for rule: CompiledPolicy.CompiledRule, _ request: RequestAttributes) -> String {
+        if let program = rule.messageExpression, case .success(.string(let text)) = run(program, for: request),
+            !text.isEmpty
+        {
             return text
         }
         return rule.defaultMessage
@@ -325,14 +329,16 @@ private struct Evaluation {
     /// value and charges the same cost as evaluating again would (expressions are pure and their
     /// cost does not depend on the limit until it is passed); beyond the budget it is evaluated
     /// again, to fail exactly as it would have.
-    private mutating func run(_ expression: CompiledExpression) -> Result<CELValue, CELError> {
-        guard let identity = expression.shared else { return run(expression.program) }
+    private mutating func run(
+        _ expression: CompiledExpression, for request: RequestAttributes
+    ) -> Result<CELValue, CELError> {
+        guard let identity = expression.shared else { return run(expression.program, for: request) }
         if let earlier = shared.result(identity, id: expression.sharedID), earlier.cost <= costLimit {
             costSpent += earlier.cost
             return .success(earlier.value)
         }
         let before = costSpent
-        let result = run(expression.program)
+        let result = run(expression.program, for: request)
         if case .success(let value) = result {
             shared.store(identity, id: expression.sharedID, (value, costSpent - before))
         }
@@ -345,14 +351,14 @@ private struct Evaluation {
         return min(options.expressionCostLimit, remaining)
     }
 
-    private mutating func run(_ program: CELProgram) -> Result<CELValue, CELError> {
+    private mutating func run(_ program: CELProgram, for request: RequestAttributes) -> Result<CELValue, CELError> {
         // The slots move out for the call: the closure below needs `self` too.
         var slots: [CELValue?] = []
         swap(&slots, &scratchSlots)
         defer { swap(&slots, &scratchSlots) }
         do {
             let (value, cost) = try program.evaluateWithCost(
-                costLimit: costLimit, scratch: &slots, values: { bindings.value(of: $0) })
+                costLimit: costLimit, scratch: &slots, values: { bindings.value(of: $0, for: request) })
             costSpent += cost
             return .success(value)
         } catch {
@@ -362,7 +368,7 @@ private struct Evaluation {
     }
 
     /// The decision, which takes the results and warnings over: the evaluation ends here.
-    consuming func decision() -> Decision {
+    consuming func decision(for request: RequestAttributes) -> Decision {
         if let (reference, message) = denial {
             return Decision(
                 outcome: .deny, decidedBy: reference, message: message, warnings: warnings, masks: masks,
@@ -381,7 +387,7 @@ private struct Evaluation {
         // The request's fields are read in place: a copy of the request would retain each of them.
         let message =
             options.defaultOutcome == .allow
-            ? "" : "no policy allows \(bindings.request.verb) on \(bindings.request.resourceDescription)"
+            ? "" : "no policy allows \(request.verb) on \(request.resourceDescription)"
         return Decision(
             outcome: options.defaultOutcome, message: message, warnings: warnings, masks: masks,
             mutations: mutations, results: results)
