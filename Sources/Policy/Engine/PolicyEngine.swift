@@ -87,7 +87,7 @@ private struct Evaluation: ~Copyable {
     private var matchAnswers = MatchAnswers()
     /// The last `variables` record built, and the identity of the declarations it holds: the
     /// same declarations give the same record, so policies that copy them share it.
-    private var lastRecord: (declarations: ObjectIdentifier, value: CELValue)?
+    private var lastRecord: VariablesRecord?
     /// CEL frame slots, allocated once per request rather than once per expression.
     private var scratchSlots: [CELValue?] = []
 
@@ -223,12 +223,25 @@ private struct Evaluation: ~Copyable {
     private mutating func computeVariables(of compiled: CompiledPolicy, for request: RequestAttributes) -> Bool {
         let record = compiled.variablesRecord.map(ObjectIdentifier.init)
         let reusesRecord = record != nil && lastRecord?.declarations == record
+        if reusesRecord, !compiled.readsEarlierVariables, let lastRecord, lastRecord.fits(in: costLimits) {
+            // Each variable would give its shared value and charge its cost again: charged at once.
+            costSpent += lastRecord.cost
+            bindings.variables = lastRecord.value
+            return true
+        }
         // Values are collected when the record is built, or when a variable reads earlier ones.
         let collects = !reusesRecord || compiled.readsEarlierVariables
         // In declaration order; as a record, a repeated name keeps its last value.
         var values: [CELValue] = []
         if collects { values.reserveCapacity(compiled.variables.count) }
+        var cost: UInt64 = 0
+        var largestCost: UInt64 = 0
         for (position, variable) in compiled.variables.enumerated() {
+            let before = costSpent
+            defer {
+                cost += costSpent - before
+                largestCost = max(largestCost, costSpent - before)
+            }
             if compiled.variableReadsVariables[position] {
                 let earlier = zip(compiled.variables.prefix(position).map(\.name), values)
                 bindings.variables = .map(CELMap(Dictionary(earlier, uniquingKeysWith: { $1 })))
@@ -247,8 +260,16 @@ private struct Evaluation: ~Copyable {
         let value = CELValue.map(
             CELMap(recordKeys: compiled.variableRecordKeys, values: compiled.variableRecordOrder.map { values[$0] }))
         bindings.variables = value
-        if let record { lastRecord = (record, value) }
+        if let record {
+            lastRecord = VariablesRecord(declarations: record, value: value, cost: cost, largestCost: largestCost)
+        }
         return true
+    }
+
+    /// The budgets the next expressions are charged against: each expression's own limit, and
+    /// what is left of the request's.
+    private var costLimits: (expression: UInt64, remaining: UInt64) {
+        (options.expressionCostLimit, options.requestCostLimit > costSpent ? options.requestCostLimit - costSpent : 0)
     }
 
     /// Takes an action into the decision: a matched rule's (`rule`, whose review or mask spec
@@ -346,10 +367,7 @@ private struct Evaluation: ~Copyable {
     }
 
     /// The budget of the next expression: its own limit, or what is left of the request's.
-    private var costLimit: UInt64 {
-        let remaining = options.requestCostLimit > costSpent ? options.requestCostLimit - costSpent : 0
-        return min(options.expressionCostLimit, remaining)
-    }
+    private var costLimit: UInt64 { min(costLimits.expression, costLimits.remaining) }
 
     private mutating func run(_ program: CELProgram, for request: RequestAttributes) -> Result<CELValue, CELError> {
         // The slots move out for the call: the closure below needs `self` too.
@@ -391,6 +409,24 @@ private struct Evaluation: ~Copyable {
         return Decision(
             outcome: options.defaultOutcome, message: message, warnings: warnings, masks: masks,
             mutations: mutations, results: results)
+    }
+}
+
+/// A `variables` record built for one request, with what its variables cost: policies that
+/// declare the same variables share it.
+private struct VariablesRecord {
+    /// The identity of the declarations (`CompiledPolicy.variablesRecord`).
+    let declarations: ObjectIdentifier
+    let value: CELValue
+    /// The cost of all the variables, and of the costliest.
+    let cost: UInt64
+    let largestCost: UInt64
+
+    /// Whether evaluating the variables again, one after the other, would pass every check of
+    /// the budget: then each gives its shared value, and charging their total is the same.
+    /// Otherwise they are run one by one, to fail where they would.
+    func fits(in limits: (expression: UInt64, remaining: UInt64)) -> Bool {
+        largestCost <= limits.expression && cost <= limits.remaining
     }
 }
 
