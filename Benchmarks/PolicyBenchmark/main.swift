@@ -2,7 +2,7 @@
 // manifests/policies/examples, the rest generated in their image) loaded from YAML through
 // PolicyLoader and PolicyCompiler, evaluated against 100,000 generated requests; plus one compiled
 // comparison against a hand-written closure. Run in release from the repository:
-//   swift build -c release --product PolicyBenchmark && .build/release/PolicyBenchmark
+//   swift build -c release --product PolicyBenchmark && .build/release/PolicyBenchmark [--by-kind]
 // Every evaluation is timed on its own with CLOCK_MONOTONIC. Allocations are counted by re-running
 // this program under glibc's mtrace (libc_malloc_debug.so), which logs every malloc, realloc and
 // free made between mtrace() and muntrace(). Inputs come from a fixed seed, so runs are comparable.
@@ -460,6 +460,31 @@ print(
         format:
             "  `request.namespace == 'prod'`: %.1f ns/op compiled CEL, %.1f ns/op hand-written closure (%.1fx), %d evaluations",
         celNanoseconds, closureNanoseconds, celNanoseconds / closureNanoseconds, comparisonIterations))
+
+// `--by-kind`: the median depends on the mix, and each kind's own median shows which kinds sit
+// near it (exec lines and pod logs here; reads are faster, admissions slower).
+if CommandLine.arguments.contains("--by-kind") {
+    var samplesByKind: [String: [UInt64]] = [:]
+    var resultsByKind: [String: Int] = [:]
+    for (request, sample) in zip(requests, samples) {
+        let kind =
+            request.exec != nil
+            ? "exec" : request.object != nil ? "admit \(request.resource)" : "\(request.verb) \(request.resource)"
+        let label = request.subresource.isEmpty || request.exec != nil ? kind : "\(kind)/\(request.subresource)"
+        samplesByKind[label, default: []].append(sample)
+        resultsByKind[label, default: 0] += engine.evaluate(request, now: now).results.count
+    }
+    print("  by kind of request            count       p50       p90       p99")
+    for (kind, kindSamples) in samplesByKind.sorted(by: { $0.value.count > $1.value.count })
+    where kindSamples.count >= 5000 {
+        let summary = Summary(kindSamples)
+        let results = Double(resultsByKind[kind, default: 0]) / Double(kindSamples.count)
+        print(
+            "    \(kind.padding(toLength: 24, withPad: " ", startingAt: 0))\(String(kindSamples.count).leftPadding(to: 8))"
+                + [summary.p50, summary.p90, summary.p99].map { format($0).leftPadding(to: 10) }.joined()
+                + String(format: "  %.1f rule results", results))
+    }
+}
 
 // Allocations: re-run this binary under mtrace.
 let debugMalloc = "/lib/x86_64-linux-gnu/libc_malloc_debug.so.0"

@@ -60,6 +60,19 @@ extension CELPlanner {
                 if chargesResult { try frame.charge(CELCost.traversalCost(of: result)) }
                 return result
             }
+        case .binary(let function) where !pairwise && !allConstant && plans[1].constant != nil:
+            // A constant argument (`s.startsWith('prod-')`): passed as it is, its size charged
+            // as it would be on every call, without a closure call to produce it.
+            let a = plans[0].evaluate
+            let y = plans[1].constant ?? .null
+            let constantCost = traversal ? CELCost.traversalCost(of: y) : 0
+            plan = CELPlan { frame throws(CELError) in
+                let x = try a(&frame)
+                try frame.charge(traversal ? 1 + CELCost.traversalCost(of: x) + constantCost : 1)
+                let result = try function(x, y)
+                if chargesResult { try frame.charge(CELCost.traversalCost(of: result)) }
+                return result
+            }
         case .binary(let function):
             let a = plans[0].evaluate
             let b = plans[1].evaluate

@@ -356,6 +356,21 @@ struct CELPlanner {
                 if let key = CELMapKey(lookup: value) { return .bool(set.contains(key)) }
                 return .bool(all.contains { CELValue.celEquals($0, value) })
             }
+        case (.in, .list(let elements)?) where !elements.isEmpty && elements.allSatisfy(\.isString):
+            // A short constant list of strings (`request.verb in ['delete', 'patch']`): compared
+            // in place, charged as the list's traversal, as the general case charges it.
+            let texts = elements.compactMap { element -> String? in
+                if case .string(let text) = element { return text }
+                return nil
+            }
+            let cost = 1 + CELCost.traversalCost(of: .list(elements))
+            plan = CELPlan { frame throws(CELError) in
+                let value = try l(&frame)
+                try frame.charge(cost)
+                // A string equals only strings.
+                guard case .string(let text) = value else { return .bool(false) }
+                return .bool(texts.contains { CELText.equal($0, text) })
+            }
         case (.add, _):
             // Concatenation copies both operands: charged by their size before it allocates, so
             // repeated doubling cannot outgrow the budget.
@@ -508,6 +523,11 @@ struct CELPlanner {
 }
 
 extension CELValue {
+    var isString: Bool {
+        if case .string = self { return true }
+        return false
+    }
+
     /// Whether the value can be a map key (bool, int, uint, string).
     var isHashableKey: Bool { CELMapKey(key: self) != nil }
 }

@@ -21,6 +21,9 @@ struct CELRegex: Sendable {
 
     private let program: [Instruction]
     private let sets: [CELRegexClass]
+    /// A literal every match contains: a text without it is not searched (and the search's work
+    /// is not spent, nor charged).
+    private let required: CELRegexRequiredLiteral
 
     init(_ pattern: String) throws(CELError) {
         var parser = CELRegexParser(pattern)
@@ -30,6 +33,7 @@ struct CELRegex: Sendable {
         compiler.program.append(.match)
         program = compiler.program
         sets = compiler.sets
+        required = CELRegexRequiredLiteral(tree)
     }
 
     // MARK: - Compilation
@@ -121,6 +125,7 @@ struct CELRegex: Sendable {
 
     /// Whether the pattern matches anywhere in `text`; false once `work` is exceeded.
     func matches(_ text: String, work: inout Work) -> Bool {
+        guard required.occurs(in: text) else { return false }
         // An ASCII text's UTF-8 bytes are its scalars: searched in place, without decoding it
         // into an array first.
         var asciiWork = work
@@ -144,6 +149,7 @@ struct CELRegex: Sendable {
 
     /// The leftmost-first match in `text`, or nil (also once `work` is exceeded).
     func firstMatch(in text: String, work: inout Work) -> String? {
+        guard required.occurs(in: text) else { return nil }
         let input = Array(text.unicodeScalars)
         guard let range = search(input, from: 0, stopAtFirst: false, work: &work) else { return nil }
         return CELText.string(input[range])
@@ -158,6 +164,7 @@ struct CELRegex: Sendable {
     /// Successive non-overlapping matches, at most `limit` of them (all when negative); those
     /// found before `work` is exceeded.
     func allMatches(in text: String, limit: Int, work: inout Work) -> [String] {
+        guard required.occurs(in: text) else { return [] }
         let input = Array(text.unicodeScalars)
         var results: [String] = []
         var start = 0

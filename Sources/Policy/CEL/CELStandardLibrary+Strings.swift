@@ -20,14 +20,14 @@ extension CELStandardLibrary {
         guard case .string(let text) = subject, case .string(let prefix) = part else {
             throw CELError.noOverload("startsWith", subject, part)
         }
-        return .bool(text.utf8.starts(with: prefix.utf8))
+        return .bool(CELText.hasPrefix(text, prefix))
     }
 
     static func endsWith(_ subject: CELValue, _ part: CELValue) throws(CELError) -> CELValue {
         guard case .string(let text) = subject, case .string(let suffix) = part else {
             throw CELError.noOverload("endsWith", subject, part)
         }
-        return .bool(text.utf8.reversed().starts(with: suffix.utf8.reversed()))
+        return .bool(CELText.hasSuffix(text, suffix))
     }
 }
 
@@ -99,6 +99,36 @@ enum CELText {
             if haystack[position..<(position + needle.count)].elementsEqual(needle) { return position }
             position -= 1
         }
+        return nil
+    }
+
+    /// Whether `text` starts with `prefix`, code unit by code unit: compared in place (one
+    /// `memcmp`) rather than through two UTF-8 iterators.
+    static func hasPrefix(_ text: String, _ prefix: String) -> Bool {
+        let count = prefix.utf8.count
+        guard count <= text.utf8.count else { return false }
+        return equalBytes(text, from: 0, prefix, count: count) ?? text.utf8.starts(with: prefix.utf8)
+    }
+
+    /// Whether `text` ends with `suffix`, compared in place like `hasPrefix`.
+    static func hasSuffix(_ text: String, _ suffix: String) -> Bool {
+        let count = suffix.utf8.count
+        let start = text.utf8.count - count
+        guard start >= 0 else { return false }
+        return equalBytes(text, from: start, suffix, count: count)
+            ?? text.utf8.dropFirst(start).elementsEqual(suffix.utf8)
+    }
+
+    /// Whether `count` bytes of `text` from `offset` equal the first `count` bytes of `other`;
+    /// nil when either string is not contiguous UTF-8 (bridged), for the caller to compare otherwise.
+    private static func equalBytes(_ text: String, from offset: Int, _ other: String, count: Int) -> Bool? {
+        let compared = text.utf8.withContiguousStorageIfAvailable { first in
+            other.utf8.withContiguousStorageIfAvailable { second in
+                guard count > 0, let x = first.baseAddress, let y = second.baseAddress else { return true }
+                return memcmp(x + offset, y, count) == 0
+            }
+        }
+        if case .some(.some(let equal)) = compared { return equal }
         return nil
     }
 

@@ -15,14 +15,14 @@ extension PolicyEngine {
         var names: [String] = []
         for compiled in policies where compiled.policy.match.evaluate(request) != .noMatch {
             guard compiled.readsExecLine else { continue }
-            var bindings = RequestBindings(request: request, now: now)
+            var bindings = RequestBindings(now: now)
             let excluded = compiled.matchConditions.contains { condition in
                 let program = condition.expression.program
                 // Variables are not computed here; a condition reading them cannot be decided.
                 if program.references("variables") { return false }
                 if request.exec?.line.isEmpty ?? true, ExecLineReads.reads(program.source) { return false }
                 let result = try? program.evaluateWithCost(
-                    costLimit: options.expressionCostLimit, values: { bindings.value(of: $0) })
+                    costLimit: options.expressionCostLimit, values: { bindings.value(of: $0, for: request) })
                 return result?.value == .bool(false)
             }
             if !excluded { names.append(compiled.policy.name) }

@@ -67,43 +67,27 @@ public struct PolicyEngine: Sendable {
     }
 
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
-        var evaluation = Evaluation(request: request, now: now, options: options, sharedIDs: sharedIDs)
         let candidates = index.candidates(
             group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
-        // A result per rule of each candidate that matches (one more when a policy fails): an
-        // upper bound in the usual case, reserved once rather than grown by doubling.
-        evaluation.reserveResults(candidates.reduce(0) { $0 + policies[$1].rules.count })
-        for position in candidates {
-            let lists = matchChecks.lists[position]
-            // Most candidates that do not match fail on a part of their match block (resources
-            // and verbs, namespaces, subjects) that an earlier candidate shares and already
-            // failed: ruled out here without reading the policy.
-            if evaluation.ruledOut(by: lists) { continue }
-            evaluation.apply(policies[position], lists: lists)
-        }
-        return evaluation.decision()
+        var evaluation = Evaluation(now: now, options: options, sharedIDs: sharedIDs)
+        evaluation.apply(candidates, of: policies, lists: matchChecks.lists, to: request)
+        return evaluation.decision(for: request)
     }
 }
 
-/// The state of one request's evaluation.
-private struct Evaluation {
+/// The state of one request's evaluation. The request itself is passed to each method rather
+/// than stored: a stored copy retained every field of it, and the optimizer copied it again on
+/// its way in. Noncopyable, as one evaluation belongs to one request.
+private struct Evaluation: ~Copyable {
     let options: PolicyEngine.Options
     private var bindings: RequestBindings
     private var costSpent: UInt64 = 0
-    /// The value and cost of each shared expression evaluated so far for this request: by id
-    /// within `sharedIDs` (allocated at the first), by identity otherwise.
-    private let sharedIDs: Range<Int>
-    /// By id within `sharedIDs`: the position in `sharedValues` plus one, 0 when not evaluated
-    /// yet. Plain integers, so that making and dropping the table for a few hundred ids is a
-    /// fill and a free, not a pass over optional values.
-    private var sharedPositions: [Int32] = []
-    private var sharedValues: [(value: CELValue, cost: UInt64)] = []
-    private var sharedResults: [ObjectIdentifier: (value: CELValue, cost: UInt64)] = [:]
+    private var shared: SharedValues
     /// The answers of the match block parts checked so far.
     private var matchAnswers = MatchAnswers()
     /// The last `variables` record built, and the identity of the declarations it holds: the
     /// same declarations give the same record, so policies that copy them share it.
-    private var lastRecord: (declarations: ObjectIdentifier, value: CELValue)?
+    private var lastRecord: VariablesRecord?
     /// CEL frame slots, allocated once per request rather than once per expression.
     private var scratchSlots: [CELValue?] = []
 
@@ -115,21 +99,36 @@ private struct Evaluation {
     private var masks: [Decision.Mask] = []
     private var mutations: [Decision.Mutation] = []
 
-    init(request: RequestAttributes, now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>) {
+    init(now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>) {
         self.options = options
-        self.sharedIDs = sharedIDs
-        bindings = RequestBindings(request: request, now: now)
+        shared = SharedValues(ids: sharedIDs)
+        bindings = RequestBindings(now: now)
     }
 
-    mutating func reserveResults(_ count: Int) {
-        if count > 0 { results.reserveCapacity(count) }
+    /// Applies the candidate policies (positions in `policies` and `lists`) in order. The loop
+    /// runs here, on the evaluation in place: a loop in the caller copied the whole struct for
+    /// each candidate.
+    mutating func apply(
+        _ candidates: [Int], of policies: [CompiledPolicy], lists: [MatchChecks.Lists], to request: RequestAttributes
+    ) {
+        // A result per rule of each candidate that matches (one more when a policy fails): an
+        // upper bound in the usual case, reserved once rather than grown by doubling.
+        let resultCount = candidates.reduce(0) { $0 + policies[$1].rules.count }
+        if resultCount > 0 { results.reserveCapacity(resultCount) }
+        for position in candidates {
+            // Most candidates that do not match fail on a part of their match block (resources
+            // and verbs, namespaces, subjects) that an earlier candidate shares and already
+            // failed: ruled out here without reading the policy.
+            if ruledOut(by: lists[position], request) { continue }
+            apply(policies[position], lists: lists[position], to: request)
+        }
     }
 
     /// Whether a policy with these match block parts cannot match, by the answers known so far.
-    func ruledOut(by lists: MatchChecks.Lists) -> Bool {
+    func ruledOut(by lists: MatchChecks.Lists, _ request: RequestAttributes) -> Bool {
         if matchAnswers.kinds[lists.kinds] == false { return true }
         if lists.namespaces != MatchChecks.Lists.none,
-            bindings.request.namespace.isEmpty || matchAnswers.namespaces[lists.namespaces] == false
+            request.namespace.isEmpty || matchAnswers.namespaces[lists.namespaces] == false
         {
             return true
         }
@@ -138,10 +137,10 @@ private struct Evaluation {
 
     /// Applies one candidate policy; `lists` number the parts of its match block (see
     /// `MatchChecks`), whose answers are kept for the request.
-    mutating func apply(_ compiled: CompiledPolicy, lists: MatchChecks.Lists) {
+    mutating func apply(_ compiled: CompiledPolicy, lists: MatchChecks.Lists, to request: RequestAttributes) {
         // Read fields of the shared policy rather than copying it out.
         let mode = compiled.mode
-        let result = compiled.policy.match.evaluate(bindings.request, lists: lists, answers: &matchAnswers)
+        let result = compiled.policy.match.evaluate(request, lists: lists, answers: &matchAnswers)
         switch result {
         case .noMatch:
             return
@@ -154,9 +153,9 @@ private struct Evaluation {
             break
         }
         bindings.variables = nil
-        if compiled.usesVariables, !computeVariables(of: compiled) { return }
+        if compiled.usesVariables, !computeVariables(of: compiled, for: request) { return }
         for condition in compiled.matchConditions {
-            switch run(condition.expression) {
+            switch run(condition.expression, for: request) {
             case .success(.bool(true)): continue
             case .success:
                 skip(compiled)
@@ -170,7 +169,7 @@ private struct Evaluation {
             var status: Decision.RuleResult.Status
             var detail = ""
             if let expression = rule.expression {
-                switch run(expression) {
+                switch run(expression, for: request) {
                 case .success(.bool(true)): status = .matched
                 case .success(.bool(false)): status = .notMatched
                 case .success(let other):
@@ -184,7 +183,7 @@ private struct Evaluation {
                 status = .matched
             }
             if status == .matched, rule.action == .mutate, mode == .enforce {
-                switch resolvePatch(rule) {
+                switch resolvePatch(rule, for: request) {
                 case .success(let mutation):
                     mutations.append(mutation)
                 case .failure(let error):
@@ -194,13 +193,13 @@ private struct Evaluation {
             }
             switch status {
             case .matched:
-                let message = message(for: rule)
+                let message = message(for: rule, request)
                 results.append(
                     .init(
                         rule: rule.reference, action: rule.action, mode: mode, status: .matched,
                         message: message))
                 take(
-                    rule.rule, reference: rule.reference, message: message, mode: mode,
+                    rule.action, of: rule, reference: rule.reference, message: message, mode: mode,
                     notEnforced: rule.notEnforcedSuffix)
             case .error:
                 results.append(
@@ -210,9 +209,7 @@ private struct Evaluation {
                 if compiled.failurePolicy == .fail {
                     let message =
                         "policy \(rule.reference) could not be evaluated (\(detail)); denied because its failurePolicy is Fail"
-                    take(
-                        .init(name: rule.rule.name, location: rule.rule.location, action: .deny),
-                        reference: rule.reference, message: message, mode: mode)
+                    take(.deny, reference: rule.reference, message: message, mode: mode)
                 }
             default:
                 results.append(.init(rule: rule.reference, action: rule.action, mode: mode, status: status))
@@ -223,20 +220,33 @@ private struct Evaluation {
     /// Sets `bindings.variables` to the policy's `variables` record; false (the policy failed)
     /// when a variable cannot be evaluated. Each variable is run, shared or not, so that its cost
     /// is charged; the record itself is reused when the last one built had the same declarations.
-    private mutating func computeVariables(of compiled: CompiledPolicy) -> Bool {
+    private mutating func computeVariables(of compiled: CompiledPolicy, for request: RequestAttributes) -> Bool {
         let record = compiled.variablesRecord.map(ObjectIdentifier.init)
         let reusesRecord = record != nil && lastRecord?.declarations == record
+        if reusesRecord, !compiled.readsEarlierVariables, let lastRecord, lastRecord.fits(in: costLimits) {
+            // Each variable would give its shared value and charge its cost again: charged at once.
+            costSpent += lastRecord.cost
+            bindings.variables = lastRecord.value
+            return true
+        }
         // Values are collected when the record is built, or when a variable reads earlier ones.
         let collects = !reusesRecord || compiled.readsEarlierVariables
         // In declaration order; as a record, a repeated name keeps its last value.
         var values: [CELValue] = []
         if collects { values.reserveCapacity(compiled.variables.count) }
+        var cost: UInt64 = 0
+        var largestCost: UInt64 = 0
         for (position, variable) in compiled.variables.enumerated() {
+            let before = costSpent
+            defer {
+                cost += costSpent - before
+                largestCost = max(largestCost, costSpent - before)
+            }
             if compiled.variableReadsVariables[position] {
                 let earlier = zip(compiled.variables.prefix(position).map(\.name), values)
                 bindings.variables = .map(CELMap(Dictionary(earlier, uniquingKeysWith: { $1 })))
             }
-            switch run(variable.expression) {
+            switch run(variable.expression, for: request) {
             case .success(let value): if collects { values.append(value) }
             case .failure(let error):
                 fail(compiled, at: "variables.\(variable.name)", because: error.message)
@@ -250,21 +260,31 @@ private struct Evaluation {
         let value = CELValue.map(
             CELMap(recordKeys: compiled.variableRecordKeys, values: compiled.variableRecordOrder.map { values[$0] }))
         bindings.variables = value
-        if let record { lastRecord = (record, value) }
+        if let record {
+            lastRecord = VariablesRecord(declarations: record, value: value, cost: cost, largestCost: largestCost)
+        }
         return true
     }
 
-    /// Takes a matched rule's action into the decision. `notEnforced` is the rule's precomputed
-    /// `notEnforcedSuffix`, when it has one.
+    /// The budgets the next expressions are charged against: each expression's own limit, and
+    /// what is left of the request's.
+    private var costLimits: (expression: UInt64, remaining: UInt64) {
+        (options.expressionCostLimit, options.requestCostLimit > costSpent ? options.requestCostLimit - costSpent : 0)
+    }
+
+    /// Takes an action into the decision: a matched rule's (`rule`, whose review or mask spec
+    /// it reads), or the denial of a policy that failed. `notEnforced` is the rule's precomputed
+    /// `notEnforcedSuffix`, when it has one. The rule is passed by reference: its `AccessPolicy.Rule`
+    /// is a large value, copied field by field when passed on its own.
     private mutating func take(
-        _ rule: AccessPolicy.Rule, reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode,
-        notEnforced: String? = nil
+        _ action: AccessPolicy.Action, of rule: CompiledPolicy.CompiledRule? = nil,
+        reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode, notEnforced: String? = nil
     ) {
-        switch (mode, rule.action) {
+        switch (mode, action) {
         case (.audit, _):
             return
         case (.warn, .deny), (.warn, .review), (.warn, .warn), (.enforce, .warn):
-            guard mode == .warn && rule.action != .warn else { return warnings.append(message) }
+            guard mode == .warn && action != .warn else { return warnings.append(message) }
             warnings.append(message + (notEnforced ?? CompiledPolicy.CompiledRule.notEnforcedSuffix(reference)))
         case (.warn, .mask):
             warnings.append("\(reference) would mask this response (mode Warn)")
@@ -277,18 +297,20 @@ private struct Evaluation {
         case (.enforce, .deny):
             if denial == nil { denial = (reference, message) }
         case (.enforce, .review):
-            if review == nil, let spec = rule.review { review = (reference, message, spec) }
+            if review == nil, let spec = rule?.rule.review { review = (reference, message, spec) }
         case (.enforce, .mask):
-            if let spec = rule.mask { masks.append(.init(rule: reference, spec: spec)) }
+            if let spec = rule?.rule.mask { masks.append(.init(rule: reference, spec: spec)) }
         }
     }
 
-    private mutating func resolvePatch(_ rule: CompiledPolicy.CompiledRule) -> Result<Decision.Mutation, CELError> {
+    private mutating func resolvePatch(
+        _ rule: CompiledPolicy.CompiledRule, for request: RequestAttributes
+    ) -> Result<Decision.Mutation, CELError> {
         var operations: [Decision.Mutation.Operation] = []
         for (operation, program) in zip(rule.rule.patch, rule.patchValues) {
             var value = operation.value
             if let program {
-                switch run(program) {
+                switch run(program, for: request) {
                 case .success(let computed): value = computed
                 case .failure(let error): return .failure(error)
                 }
@@ -298,8 +320,10 @@ private struct Evaluation {
         return .success(Decision.Mutation(rule: rule.reference, operations: operations))
     }
 
-    private mutating func message(for rule: CompiledPolicy.CompiledRule) -> String {
-        if let program = rule.messageExpression, case .success(.string(let text)) = run(program), !text.isEmpty {
+    private mutating func message(for rule: CompiledPolicy.CompiledRule, _ request: RequestAttributes) -> String {
+        if let program = rule.messageExpression, case .success(.string(let text)) = run(program, for: request),
+            !text.isEmpty
+        {
             return text
         }
         return rule.defaultMessage
@@ -319,69 +343,40 @@ private struct Evaluation {
         guard compiled.failurePolicy == .fail else { return skip(compiled) }
         let message =
             "policy \(compiled.policy.name) could not be evaluated (\(part): \(reason)); denied because its failurePolicy is Fail"
-        take(
-            .init(name: part, location: compiled.policy.location, action: .deny), reference: reference,
-            message: message, mode: compiled.mode)
+        take(.deny, reference: reference, message: message, mode: compiled.mode)
     }
 
     /// Evaluates a shared expression once per request. A repeat within the budget gives the same
     /// value and charges the same cost as evaluating again would (expressions are pure and their
     /// cost does not depend on the limit until it is passed); beyond the budget it is evaluated
     /// again, to fail exactly as it would have.
-    private mutating func run(_ expression: CompiledExpression) -> Result<CELValue, CELError> {
-        guard let shared = expression.shared else { return run(expression.program) }
-        if let earlier = sharedResult(shared, id: expression.sharedID), earlier.cost <= costLimit {
+    private mutating func run(
+        _ expression: CompiledExpression, for request: RequestAttributes
+    ) -> Result<CELValue, CELError> {
+        guard let identity = expression.shared else { return run(expression.program, for: request) }
+        if let earlier = shared.result(identity, id: expression.sharedID), earlier.cost <= costLimit {
             costSpent += earlier.cost
             return .success(earlier.value)
         }
         let before = costSpent
-        let result = run(expression.program)
-        if case .success(let value) = result { store(shared, id: expression.sharedID, (value, costSpent - before)) }
+        let result = run(expression.program, for: request)
+        if case .success(let value) = result {
+            shared.store(identity, id: expression.sharedID, (value, costSpent - before))
+        }
         return result
     }
 
-    /// The value kept for `shared`, whose id is `id`.
-    private func sharedResult(_ shared: SharedExpression, id: Int) -> (value: CELValue, cost: UInt64)? {
-        guard sharedIDs.contains(id) else { return sharedResults[ObjectIdentifier(shared)] }
-        let id = id - sharedIDs.lowerBound
-        guard id < sharedPositions.count, sharedPositions[id] > 0 else { return nil }
-        return sharedValues[Int(sharedPositions[id]) - 1]
-    }
-
-    private mutating func store(_ shared: SharedExpression, id: Int, _ result: (value: CELValue, cost: UInt64)) {
-        guard sharedIDs.contains(id) else {
-            sharedResults[ObjectIdentifier(shared)] = result
-            return
-        }
-        if sharedPositions.isEmpty {
-            sharedPositions = Array(repeating: 0, count: sharedIDs.count)
-            // A request meets a few dozen distinct expressions at most: one allocation, not a
-            // doubling per power of two.
-            sharedValues.reserveCapacity(min(sharedIDs.count, 32))
-        }
-        let id = id - sharedIDs.lowerBound
-        if sharedPositions[id] > 0 {
-            sharedValues[Int(sharedPositions[id]) - 1] = result
-        } else {
-            sharedValues.append(result)
-            sharedPositions[id] = Int32(sharedValues.count)
-        }
-    }
-
     /// The budget of the next expression: its own limit, or what is left of the request's.
-    private var costLimit: UInt64 {
-        let remaining = options.requestCostLimit > costSpent ? options.requestCostLimit - costSpent : 0
-        return min(options.expressionCostLimit, remaining)
-    }
+    private var costLimit: UInt64 { min(costLimits.expression, costLimits.remaining) }
 
-    private mutating func run(_ program: CELProgram) -> Result<CELValue, CELError> {
+    private mutating func run(_ program: CELProgram, for request: RequestAttributes) -> Result<CELValue, CELError> {
         // The slots move out for the call: the closure below needs `self` too.
         var slots: [CELValue?] = []
         swap(&slots, &scratchSlots)
         defer { swap(&slots, &scratchSlots) }
         do {
             let (value, cost) = try program.evaluateWithCost(
-                costLimit: costLimit, scratch: &slots, values: { bindings.value(of: $0) })
+                costLimit: costLimit, scratch: &slots, values: { bindings.value(of: $0, for: request) })
             costSpent += cost
             return .success(value)
         } catch {
@@ -390,7 +385,8 @@ private struct Evaluation {
         }
     }
 
-    func decision() -> Decision {
+    /// The decision, which takes the results and warnings over: the evaluation ends here.
+    consuming func decision(for request: RequestAttributes) -> Decision {
         if let (reference, message) = denial {
             return Decision(
                 outcome: .deny, decidedBy: reference, message: message, warnings: warnings, masks: masks,
@@ -409,10 +405,71 @@ private struct Evaluation {
         // The request's fields are read in place: a copy of the request would retain each of them.
         let message =
             options.defaultOutcome == .allow
-            ? "" : "no policy allows \(bindings.request.verb) on \(bindings.request.resourceDescription)"
+            ? "" : "no policy allows \(request.verb) on \(request.resourceDescription)"
         return Decision(
             outcome: options.defaultOutcome, message: message, warnings: warnings, masks: masks,
             mutations: mutations, results: results)
+    }
+}
+
+/// A `variables` record built for one request, with what its variables cost: policies that
+/// declare the same variables share it.
+private struct VariablesRecord {
+    /// The identity of the declarations (`CompiledPolicy.variablesRecord`).
+    let declarations: ObjectIdentifier
+    let value: CELValue
+    /// The cost of all the variables, and of the costliest.
+    let cost: UInt64
+    let largestCost: UInt64
+
+    /// Whether evaluating the variables again, one after the other, would pass every check of
+    /// the budget: then each gives its shared value, and charging their total is the same.
+    /// Otherwise they are run one by one, to fail where they would.
+    func fits(in limits: (expression: UInt64, remaining: UInt64)) -> Bool {
+        largestCost <= limits.expression && cost <= limits.remaining
+    }
+}
+
+/// The value and cost of each shared expression evaluated so far for one request: by id within
+/// `ids` (the table allocated at the first), by identity otherwise. Apart from the evaluation's
+/// other state, so that looking a value up does not copy the whole evaluation.
+private struct SharedValues {
+    let ids: Range<Int>
+    /// By id within `ids`: the position in `values` plus one, 0 when not evaluated yet. Plain
+    /// integers, so that making and dropping the table for a few hundred ids is a fill and a
+    /// free, not a pass over optional values.
+    private var positions: [Int32] = []
+    private var values: [(value: CELValue, cost: UInt64)] = []
+    private var byIdentity: [ObjectIdentifier: (value: CELValue, cost: UInt64)] = [:]
+
+    init(ids: Range<Int>) { self.ids = ids }
+
+    /// The value kept for `shared`, whose id is `id`.
+    func result(_ shared: SharedExpression, id: Int) -> (value: CELValue, cost: UInt64)? {
+        guard ids.contains(id) else { return byIdentity[ObjectIdentifier(shared)] }
+        let id = id - ids.lowerBound
+        guard id < positions.count, positions[id] > 0 else { return nil }
+        return values[Int(positions[id]) - 1]
+    }
+
+    mutating func store(_ shared: SharedExpression, id: Int, _ result: (value: CELValue, cost: UInt64)) {
+        guard ids.contains(id) else {
+            byIdentity[ObjectIdentifier(shared)] = result
+            return
+        }
+        if positions.isEmpty {
+            positions = Array(repeating: 0, count: ids.count)
+            // A request meets a few dozen distinct expressions at most: one allocation, not a
+            // doubling per power of two.
+            values.reserveCapacity(min(ids.count, 32))
+        }
+        let id = id - ids.lowerBound
+        if positions[id] > 0 {
+            values[Int(positions[id]) - 1] = result
+        } else {
+            values.append(result)
+            positions[id] = Int32(values.count)
+        }
     }
 }
 

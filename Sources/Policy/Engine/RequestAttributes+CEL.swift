@@ -79,7 +79,6 @@ extension RequestAttributes {
 /// The CEL variables of one request, each built the first time an expression reads it: most
 /// expressions read only `request`, and many requests reach no expression at all.
 struct RequestBindings {
-    let request: RequestAttributes
     let now: Date
     /// The current policy's `variables`, set by the engine before its expressions run.
     var variables: CELValue?
@@ -87,13 +86,11 @@ struct RequestBindings {
     private var execValue: CELValue??
     private var nowValue: CELValue??
 
-    init(request: RequestAttributes, now: Date) {
-        self.request = request
-        self.now = now
-    }
+    init(now: Date) { self.now = now }
 
-    /// The value of the variable `name`, or nil when this request has none.
-    mutating func value(of name: String) -> CELValue? {
+    /// The value of the variable `name` for `request` (always the same request), or nil when it
+    /// has none.
+    mutating func value(of name: String, for request: RequestAttributes) -> CELValue? {
         switch name {
         case "request":
             if let requestValue { return requestValue }

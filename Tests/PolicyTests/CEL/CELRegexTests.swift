@@ -35,6 +35,46 @@ struct CELRegexTests {
         #expect(try match("^\\x{1F600}$", "😀"))
     }
 
+    func requiredLiteral(_ pattern: String) throws -> String {
+        var parser = CELRegexParser(pattern)
+        return String(decoding: CELRegexRequiredLiteral(try parser.parse()).bytes, as: UTF8.self)
+    }
+
+    @Test("the literal every match contains: runs of case-sensitive literals, never through optional parts")
+    func requiredLiterals() throws {
+        #expect(try requiredLiteral("^\\s*rm\\s+-[a-z]*f") == "rm")
+        #expect(try requiredLiteral("\\b(apt-get|apk|yum|pip)\\s+install\\b") == "install")
+        #expect(try requiredLiteral("abc") == "abc")
+        #expect(try requiredLiteral("(?m)^ab$") == "ab")
+        #expect(try requiredLiteral("ab?c") == "a")
+        #expect(try requiredLiteral("x(ab){2}y") == "xababy")
+        #expect(try requiredLiteral("x(ab)+y") == "xab")
+        #expect(try requiredLiteral("é+x") == "éx")
+        #expect(try requiredLiteral("(?i)hello") == "")
+        #expect(try requiredLiteral("(?i)h-l") == "-")
+        #expect(try requiredLiteral("a|b") == "")
+        #expect(try requiredLiteral("a*") == "")
+        #expect(try requiredLiteral("[ab]c.d") == "c")
+        #expect(try requiredLiteral(String(repeating: "z", count: 40)) == String(repeating: "z", count: 16))
+    }
+
+    @Test("a text without the required literal is not searched; one with it is, as before")
+    func requiredLiteralFilter() throws {
+        let regex = try CELRegex("^\\s*rm\\s+-[a-z]*f")
+        var work = CELRegex.Work.unlimited
+        #expect(!regex.matches("ls -la /var/log", work: &work))
+        #expect(work.steps == 0)
+        #expect(regex.matches("  rm -rf /tmp", work: &work))
+        #expect(work.steps > 0)
+        #expect(!regex.matches("xrm -f", work: &work))
+        #expect(!regex.matches("rm -r", work: &work))
+        #expect(try CELRegex("é+x").matches("aééx"))
+        #expect(try !CELRegex("é+x").matches("aéé x"))
+        #expect(try CELRegex("b+").firstMatch(in: "aaa") == nil)
+        #expect(try CELRegex("b+").allMatches(in: "abba", limit: -1) == ["bb"])
+        #expect(try CELRegex("b+").allMatches(in: "aaa", limit: -1) == [])
+    }
+
     @Test("leftmost-first matches, greedy and lazy")
     func leftmostFirst() throws {
         #expect(try CELRegex("a+").firstMatch(in: "baaa") == "aaa")

@@ -202,6 +202,34 @@ struct PolicyEngineTests {
         #expect(results.last?.message.contains("cost") == true)
     }
 
+    @Test(
+        "variables that several policies declare alike are charged to the request budget each time",
+        arguments: [10, 3] as [UInt64])
+    func repeatedVariablesCost(budgetInHalves: UInt64) throws {
+        // Five times the variables' cost is enough for both policies, one and a half for the first.
+        let expected: [Decision.RuleResult.Status] = budgetInHalves >= 10 ? [.matched, .matched] : [.matched, .error]
+        let expression = "request.user.groups.all(g, g.size() > 0)"
+        let (_, cost) = try CELEnvironment.portcullisPolicy.compile(expression).evaluateWithCost(
+            CELActivation(["request": ["user": ["groups": ["developers"]]]]))
+        let variables = """
+              variables:
+              - {name: a, expression: "\(expression)"}
+              - {name: b, expression: "true"}
+            """
+        let rule = "      - {name: r, action: Allow, expression: \"variables.a && variables.b\"}"
+        let policies = try PolicyLoader.parse(
+            Self.policy("p", extra: variables, rules: rule) + Self.policy("q", extra: variables, rules: rule),
+            file: "t.yaml")
+        // The second policy's variables come to the record the first built; within the budget they
+        // are charged at once, beyond it they fail as when evaluated one by one.
+        let engine = PolicyEngine(
+            policies: try PolicyCompiler.compile(policies),
+            options: .init(expressionCostLimit: 10 * cost, requestCostLimit: budgetInHalves * cost / 2 + 4))
+        let results = engine.evaluate(Self.exec("ls")).results
+        #expect(results.map(\.status) == expected, "\(results)")
+        if expected.last == .error { #expect(results.last?.rule.rule == "variables.a") }
+    }
+
     @Test("a failed reload keeps the previous policies in force")
     func storeKeepsGoodSet() throws {
         let store = PolicyStore(
