@@ -115,6 +115,12 @@ actor SessionRecorder: RemoteCommandObserver {
         }
     }
 
+    /// Returns once every event so far is in the file (written, not synced): what a reader of an
+    /// open session's recording finds a moment later anyway.
+    func flush() async {
+        await writer.flush()
+    }
+
     /// Writes what is left and the final marker, and syncs the file to disk.
     func finish(marker label: String) async {
         let time = elapsed

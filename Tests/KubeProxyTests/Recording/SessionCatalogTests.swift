@@ -35,7 +35,11 @@ struct SessionCatalogTests {
             settings: .init(directory: directory.path), sessionID: id, header: header)
         await recorder.marker("policy: Allow by p/r")
         for chunk in output { await recorder.output(ByteBuffer(string: chunk), stream: .stdout) }
-        if let end { await recorder.finish(marker: end) }
+        if let end {
+            await recorder.finish(marker: end)
+        } else {
+            await recorder.flush()  // an open session: its events so far are written behind it
+        }
         return recorder.path
     }
 
