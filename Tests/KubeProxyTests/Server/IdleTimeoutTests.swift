@@ -4,8 +4,9 @@ import Testing
 @testable import KubeProxy
 
 /// `listen.idleTimeoutSeconds`: a client connection that sends nothing while no request is in
-/// flight is closed; one waiting for a response is not. 3 s, not less: at the start of a full run
-/// the two cores are busy enough that a TLS handshake can pause for a second.
+/// flight is closed; one waiting for a response is not. 5 s, not less: at the start of a full run
+/// the two cores are busy enough that a TLS handshake can pause for seconds (a fresh-clone run
+/// closed one at 3 s before the client had written its request).
 @Suite("Client connection idle timeout")
 struct IdleTimeoutTests {
     static let get =
@@ -13,7 +14,7 @@ struct IdleTimeoutTests {
 
     @Test("a keep-alive connection idle after its response is closed after the timeout")
     func idleAfterResponse() async throws {
-        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .seconds(3))
+        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .seconds(5))
         defer { Task { try? await harness.shutdown() } }
         let exchange = try await harness.send(Self.get, wait: .seconds(30))
         #expect(exchange.codes == [200], "\(exchange.response)")
@@ -22,7 +23,7 @@ struct IdleTimeoutTests {
 
     @Test("a request head that stops arriving is closed after the timeout, and nothing is forwarded")
     func stalledHead() async throws {
-        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .seconds(3))
+        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .seconds(5))
         defer { Task { try? await harness.shutdown() } }
         let exchange = try await harness.send(
             "GET /api/v1/namespaces/dev/configmaps/a HTTP/1.1\r\nHost: proxy\r\n", wait: .seconds(30))
@@ -33,7 +34,7 @@ struct IdleTimeoutTests {
 
     @Test("a response slower than the timeout still arrives: waiting for the upstream is not idle")
     func slowResponse() async throws {
-        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .seconds(3))
+        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .seconds(5))
         defer { Task { try? await harness.shutdown() } }
         let exchange = try await harness.send(
             Self.get.replacingOccurrences(of: "configmaps/a", with: "configmaps/a?slow"), wait: .seconds(30))

@@ -98,7 +98,12 @@ final class ProxyHarness: Sendable {
                 }
             }
             .connect(host: "127.0.0.1", port: proxyPort).get()
-        try await channel.writeAndFlush(ByteBuffer(string: bytes))
+        do {
+            try await channel.writeAndFlush(ByteBuffer(string: bytes))
+        } catch  where collector.closed.withLock({ $0 }) {
+            // The proxy closed the connection first (an idle timeout during a slow handshake):
+            // nothing was sent, which the exchange shows.
+        }
         let deadline = ContinuousClock.now.advanced(by: wait)
         while !collector.closed.withLock({ $0 }), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
@@ -207,10 +212,10 @@ final class RecordingUpstream: Sendable {
                 current?.body += String(buffer: buffer)
             case .end:
                 if let current { upstream.requests.withLock { $0.append(current) } }
-                // `?slow` answers after 6 s: a response the proxy must wait for, past its idle timeout.
+                // `?slow` answers after 10 s: a response the proxy must wait for, past its idle timeout.
                 if current?.uri.contains("?slow") == true {
                     current = nil
-                    context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(6)) {
+                    context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(10)) {
                         self.respond(context, missing: false)
                     }
                     return
