@@ -19,7 +19,10 @@ enum RandomUUID {
         var text: [UInt8] = []
         text.reserveCapacity(36)
         for index in 0..<32 {
-            if [8, 12, 16, 20].contains(index) { text.append(UInt8(ascii: "-")) }
+            switch index {
+            case 8, 12, 16, 20: text.append(UInt8(ascii: "-"))
+            default: break
+            }
             let word = index < 16 ? high : low
             text.append(hexDigits[Int(word >> UInt64(60 - 4 * (index % 16)) & 0xF)])
         }

@@ -27,14 +27,8 @@ public struct AuthenticatorChain: Sendable {
     public func authenticate(_ credentials: Credentials) async -> AuthenticationOutcome {
         var failures: [AuthenticationFailure] = []
         for authenticator in authenticators {
-            switch await authenticator.authenticate(credentials) {
-            case .authenticated(let identity):
-                return .authenticated(identity)
-            case .notApplicable:
-                continue
-            case .rejected(let failure):
-                failures.append(failure)
-                if !continueAfterRejection { return .unauthenticated(failures) }
+            if let outcome = settle(await authenticator.authenticate(credentials), failures: &failures) {
+                return outcome
             }
         }
         return Self.unanswered(credentials, failures: failures)
@@ -46,19 +40,25 @@ public struct AuthenticatorChain: Sendable {
     public func authenticateImmediately(_ credentials: Credentials) -> AuthenticationOutcome? {
         var failures: [AuthenticationFailure] = []
         for authenticator in authenticators {
-            switch authenticator.authenticateImmediately(credentials) {
-            case nil:
-                return nil
-            case .authenticated(let identity):
-                return .authenticated(identity)
-            case .notApplicable:
-                continue
-            case .rejected(let failure):
-                failures.append(failure)
-                if !continueAfterRejection { return .unauthenticated(failures) }
-            }
+            guard let result = authenticator.authenticateImmediately(credentials) else { return nil }
+            if let outcome = settle(result, failures: &failures) { return outcome }
         }
         return Self.unanswered(credentials, failures: failures)
+    }
+
+    /// One authenticator's answer: the chain's outcome when it decides, nil to ask the next.
+    private func settle(
+        _ result: AuthenticationResult, failures: inout [AuthenticationFailure]
+    ) -> AuthenticationOutcome? {
+        switch result {
+        case .authenticated(let identity):
+            return .authenticated(identity)
+        case .notApplicable:
+            return nil
+        case .rejected(let failure):
+            failures.append(failure)
+            return continueAfterRejection ? nil : .unauthenticated(failures)
+        }
     }
 
     /// No authenticator accepted the credentials.
