@@ -134,6 +134,7 @@ let package = Package(
             name: "SPDYTests",
             dependencies: [
                 "SPDY",
+                "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
