@@ -24,7 +24,9 @@ extension ProxyConfiguration {
 }
 
 extension ProxyConfiguration.Listen {
-    private enum Keys: String, CodingKey { case host, port, shutdownGraceSeconds, idleTimeoutSeconds }
+    private enum Keys: String, CodingKey {
+        case host, port, shutdownGraceSeconds, idleTimeoutSeconds, keepAliveTimeoutSeconds
+    }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
@@ -39,6 +41,11 @@ extension ProxyConfiguration.Listen {
         guard idleTimeoutSeconds >= 1 else {
             throw ProxyConfiguration.Error(
                 description: "listen.idleTimeoutSeconds must be 1 or more, not \(idleTimeoutSeconds)")
+        }
+        keepAliveTimeoutSeconds = try container.decodeIfPresent(Int.self, forKey: .keepAliveTimeoutSeconds) ?? 15
+        guard keepAliveTimeoutSeconds >= 1 else {
+            throw ProxyConfiguration.Error(
+                description: "listen.keepAliveTimeoutSeconds must be 1 or more, not \(keepAliveTimeoutSeconds)")
         }
     }
 }

@@ -47,7 +47,8 @@ public final class ProxyRuntime: Sendable {
                 certificateChainFile: configuration.tls.certFile, privateKeyFile: configuration.tls.keyFile,
                 clientCAFile: configuration.authentication.clientCertificates == true
                     ? configuration.tls.clientCAFile : nil,
-                idleTimeout: .seconds(configuration.listen.idleTimeoutSeconds)),
+                idleTimeout: .seconds(configuration.listen.idleTimeoutSeconds),
+                keepAliveTimeout: .seconds(configuration.listen.keepAliveTimeoutSeconds)),
             upstream: upstream, policies: policies, authenticate: chain.callerAuthenticator,
             approvals: approvals, audit: try AuditLog(path: configuration.audit.path),
             recordings: configuration.recordings?.settings,

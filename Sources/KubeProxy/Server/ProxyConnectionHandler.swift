@@ -49,23 +49,53 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
+    /// When a quiet client connection is closed.
+    struct Timeouts: Sendable {
+        /// Waiting for the first request, or for the rest of one that stopped arriving.
+        var idle: TimeAmount
+        /// Waiting for the next request after a response (at most `idle`).
+        var keepAlive: TimeAmount
+
+        init(idle: TimeAmount, keepAlive: TimeAmount) {
+            self.idle = idle
+            self.keepAlive = min(keepAlive, idle)
+        }
+
+        /// How often the `IdleStateHandler` before TLS reports a quiet connection: a divisor of
+        /// both limits, so that each is met on a report (whole seconds from the configuration).
+        var checkInterval: TimeAmount {
+            var (a, b) = (idle.nanoseconds, keepAlive.nanoseconds)
+            while b != 0 { (a, b) = (b, a % b) }
+            return .nanoseconds(max(a, 1_000_000))
+        }
+        /// Timers fire a little early or late; a connection this close to its limit is at it.
+        static let slack = TimeAmount.milliseconds(250)
+    }
+
     private let gate: ProxyGate
     private let pool: UpstreamConnectionPool
     private let services: ProxyServices
+    private let timeouts: Timeouts
     private var state = State.idle
     private var clientCertificates: [NIOSSLCertificate]?
+    /// The last request part read, or the end of the last response.
+    private var quietSince = NIODeadline.now()
+    private var hasServedRequest = false
 
-    init(gate: ProxyGate, pool: UpstreamConnectionPool, services: ProxyServices) {
+    init(gate: ProxyGate, pool: UpstreamConnectionPool, services: ProxyServices, timeouts: Timeouts) {
         self.gate = gate
         self.pool = pool
         self.services = services
+        self.timeouts = timeouts
     }
 
     // MARK: Client side
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        quietSince = .now()
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
+            hasServedRequest = true
             state = .receiving(head, context.channel.allocator.buffer(capacity: 0))
         case (.body(var chunk), .receiving(let head, var body)):
             guard body.readableBytes + chunk.readableBytes <= ProxyGate.maximumRequestBody else {
@@ -110,18 +140,23 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         context.close(promise: nil)
     }
 
-    /// The idle timeout: only a connection waiting for its next request, or for the rest of one
-    /// that stopped arriving, is closed; a response in flight (a quiet watch) is not idle.
+    /// The timeouts: only a connection waiting for its next request, or for the rest of one that
+    /// stopped arriving, is closed; a response in flight (a quiet watch) is not idle. The
+    /// `IdleStateHandler` reports every `checkInterval` without a byte; which limit applies
+    /// depends on the state.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
             context.fireUserInboundEventTriggered(event)
             return
         }
+        let limit: TimeAmount
         switch state {
-        case .idle, .receiving:
+        case .idle: limit = hasServedRequest ? timeouts.keepAlive : timeouts.idle
+        case .receiving: limit = timeouts.idle
+        case .refused, .deciding, .forwarding, .spliced, .streaming: return
+        }
+        if NIODeadline.now() - quietSince + Timeouts.slack >= limit {
             context.close(promise: nil)
-        case .refused, .deciding, .forwarding, .spliced, .streaming:
-            break
         }
     }
 
@@ -304,6 +339,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
                 exchange.upstream = nil
             }
             state = .idle
+            quietSince = .now()
             finishAudit(exchange, code: exchange.audit.responseCode)
             let done = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
             if !exchange.clientHead.isKeepAlive {

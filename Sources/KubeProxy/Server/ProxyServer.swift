@@ -23,10 +23,13 @@ public final class ProxyServer: Sendable {
         /// How long a client connection may sit without a request in flight (see
         /// ``ProxyConfiguration/Listen/idleTimeoutSeconds``).
         public var idleTimeout: Duration
+        /// How long a connection waiting for its next request may sit (see
+        /// ``ProxyConfiguration/Listen/keepAliveTimeoutSeconds``).
+        public var keepAliveTimeout: Duration
 
         public init(
             host: String, port: Int, certificateChainFile: String, privateKeyFile: String, clientCAFile: String? = nil,
-            idleTimeout: Duration = .seconds(90)
+            idleTimeout: Duration = .seconds(90), keepAliveTimeout: Duration = .seconds(15)
         ) {
             self.host = host
             self.port = port
@@ -34,6 +37,7 @@ public final class ProxyServer: Sendable {
             self.privateKeyFile = privateKeyFile
             self.clientCAFile = clientCAFile
             self.idleTimeout = idleTimeout
+            self.keepAliveTimeout = keepAliveTimeout
         }
     }
 
@@ -93,7 +97,8 @@ public final class ProxyServer: Sendable {
         let gate = self.gate
         let pool = self.pool
         let services = self.services
-        let idleTimeout = TimeAmount(configuration.idleTimeout)
+        let timeouts = ProxyConnectionHandler.Timeouts(
+            idle: TimeAmount(configuration.idleTimeout), keepAlive: TimeAmount(configuration.keepAliveTimeout))
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -106,7 +111,7 @@ public final class ProxyServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     // First, so that TLS bytes count: a client mid-handshake is not idle.
-                    try sync.addHandler(IdleStateHandler(readTimeout: idleTimeout), name: "idle")
+                    try sync.addHandler(IdleStateHandler(readTimeout: timeouts.checkInterval), name: "idle")
                     try sync.addHandler(NIOSSLServerHandler(context: tls))
                     try sync.addHandler(
                         ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
@@ -115,7 +120,8 @@ public final class ProxyServer: Sendable {
                     try sync.addHandler(HTTPServerPipelineHandler(), name: "http-pipelining")
                     try sync.addHandler(HTTPServerProtocolErrorHandler(), name: "http-errors")
                     try sync.addHandler(
-                        ProxyConnectionHandler(gate: gate, pool: pool, services: services), name: "proxy")
+                        ProxyConnectionHandler(gate: gate, pool: pool, services: services, timeouts: timeouts),
+                        name: "proxy")
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -32,4 +32,16 @@ struct ListenConfigurationTests {
             "\(error)".contains("listen.idleTimeoutSeconds must be 1 or more, not 0")
         }
     }
+
+    @Test("the keep-alive timeout defaults to 15 s, can be set, and is at least 1 s")
+    func keepAliveTimeout() throws {
+        #expect(try ProxyConfiguration.parse(Self.base, file: "p.yaml").listen.keepAliveTimeoutSeconds == 15)
+        let set = try ProxyConfiguration.parse(Self.base + "listen: {keepAliveTimeoutSeconds: 3}\n", file: "p.yaml")
+        #expect(set.listen.keepAliveTimeoutSeconds == 3)
+        #expect {
+            try ProxyConfiguration.parse(Self.base + "listen: {keepAliveTimeoutSeconds: 0}\n", file: "p.yaml")
+        } throws: { error in
+            "\(error)".contains("listen.keepAliveTimeoutSeconds must be 1 or more, not 0")
+        }
+    }
 }

@@ -42,6 +42,40 @@ struct IdleTimeoutTests {
         #expect(exchange.closedByProxy, "then idle, and closed")
     }
 
+    @Test("after a response, the keep-alive timeout closes the connection well before the idle timeout")
+    func keepAliveAfterResponse() async throws {
+        let harness = try await ProxyHarness(
+            policies: RequestSmugglingTests.policies, idleTimeout: .seconds(60), keepAliveTimeout: .seconds(5))
+        defer { Task { try? await harness.shutdown() } }
+        let exchange = try await harness.send(Self.get, wait: .seconds(50))
+        #expect(exchange.codes == [200], "\(exchange.response)")
+        #expect(exchange.closedByProxy)
+        #expect(exchange.elapsed >= .milliseconds(4_500) && exchange.elapsed < .seconds(30), "\(exchange.elapsed)")
+    }
+
+    @Test("the keep-alive timeout does not cut a request that stopped arriving: that waits for the idle timeout")
+    func keepAliveSparesStalledRequest() async throws {
+        let harness = try await ProxyHarness(
+            policies: RequestSmugglingTests.policies, idleTimeout: .seconds(12), keepAliveTimeout: .seconds(4))
+        defer { Task { try? await harness.shutdown() } }
+        let exchange = try await harness.send(
+            "GET /api/v1/namespaces/dev/configmaps/a HTTP/1.1\r\nHost: proxy\r\n", wait: .seconds(40))
+        #expect(exchange.closedByProxy)
+        #expect(exchange.elapsed >= .milliseconds(11_500), "\(exchange.elapsed)")
+        #expect(harness.upstream.requests.withLock { $0.isEmpty })
+    }
+
+    @Test("the check interval divides both limits")
+    func checkInterval() {
+        let check = { (idle: Int64, keepAlive: Int64) in
+            ProxyConnectionHandler.Timeouts(idle: .seconds(idle), keepAlive: .seconds(keepAlive)).checkInterval
+        }
+        #expect(check(90, 15) == .seconds(15))
+        #expect(check(20, 15) == .seconds(5))
+        #expect(check(5, 15) == .seconds(5), "keep-alive is capped at the idle timeout")
+        #expect(check(7, 5) == .seconds(1))
+    }
+
     @Test("below the default timeout an idle connection stays open")
     func defaultKeepsConnection() async throws {
         let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies)

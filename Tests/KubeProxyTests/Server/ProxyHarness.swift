@@ -25,7 +25,8 @@ final class ProxyHarness: Sendable {
     ]
 
     init(
-        policies: String, approvals: (any ApprovalStore)? = nil, idleTimeout: Duration = .seconds(90)
+        policies: String, approvals: (any ApprovalStore)? = nil, idleTimeout: Duration = .seconds(90),
+        keepAliveTimeout: Duration = .seconds(15)
     ) async throws {
         let authority = try TestCertificateAuthority()
         let (certificatePEM, keyPEM) = try authority.issueServerCertificate()
@@ -53,7 +54,7 @@ final class ProxyHarness: Sendable {
         server = try ProxyServer(
             configuration: .init(
                 host: "127.0.0.1", port: 0, certificateChainFile: certificateFile.path,
-                privateKeyFile: keyFile.path, idleTimeout: idleTimeout),
+                privateKeyFile: keyFile.path, idleTimeout: idleTimeout, keepAliveTimeout: keepAliveTimeout),
             upstream: upstreamConfiguration,
             policies: PolicyStore(engine),
             authenticate: CallerAuthenticator { token, _ in
@@ -75,6 +76,8 @@ final class ProxyHarness: Sendable {
         var response: String
         /// Whether the proxy closed the connection (rather than the client timing out).
         var closedByProxy: Bool
+        /// From the request's write to the proxy's close (or to the end of the wait).
+        var elapsed: Duration
 
         /// The status codes of the responses, in order.
         var codes: [Int] {
@@ -98,6 +101,7 @@ final class ProxyHarness: Sendable {
                 }
             }
             .connect(host: "127.0.0.1", port: proxyPort).get()
+        let start = ContinuousClock.now
         do {
             try await channel.writeAndFlush(ByteBuffer(string: bytes))
         } catch  where collector.closed.withLock({ $0 }) {
@@ -109,9 +113,11 @@ final class ProxyHarness: Sendable {
             try await Task.sleep(for: .milliseconds(20))
         }
         let closed = collector.closed.withLock { $0 }
+        let elapsed = start.duration(to: .now)
         if !closed { try? await channel.close() }
         return Exchange(
-            response: collector.received.withLock { String(decoding: $0, as: UTF8.self) }, closedByProxy: closed)
+            response: collector.received.withLock { String(decoding: $0, as: UTF8.self) }, closedByProxy: closed,
+            elapsed: elapsed)
     }
 
     private final class Collector: ChannelInboundHandler, Sendable {
