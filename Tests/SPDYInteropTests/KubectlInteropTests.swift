@@ -51,12 +51,11 @@ extension KubectlInteropTests {
             executable: kubectl.path,
             arguments: ["--kubeconfig", harness.kubeconfig.path, "exec", "-it", "x", "-c", "c1", "--", "sh"],
             environment: harness.environment, rows: 24, columns: 80)
-        terminal.send("stty size\n")
-        try await terminal.waitFor("24 80")
+        // kubectl sends the size on its resize stream while the shell starts: ask until it is there.
+        try await terminal.send("stty size\n", until: "24 80")
         terminal.resize(rows: 33, columns: 111)
         try await Task.sleep(for: .milliseconds(300))
-        terminal.send("stty size\n")
-        try await terminal.waitFor("33 111")
+        try await terminal.send("stty size\n", until: "33 111")
         terminal.send("exit 5\n")
         #expect(try await terminal.waitForExit() == 5, "\(terminal.transcript)\n\(harness.server.log.text)")
     }

@@ -101,6 +101,23 @@ public final class TerminalSession: @unchecked Sendable {
         }
     }
 
+    /// Types `text` every 2 s until the transcript contains `expected`: for a command whose answer
+    /// depends on something that arrives on its own schedule, such as the terminal size kubectl
+    /// sends on its resize stream while the shell may already be reading.
+    public func send(_ text: String, until expected: String, timeout: Duration = .seconds(20)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !transcript.contains(expected) {
+            if ContinuousClock.now > deadline {
+                throw TestSupportError("timed out waiting for \(expected.debugDescription); got:\n\(transcript)")
+            }
+            send(text)
+            let retry = ContinuousClock.now + .seconds(2)
+            while !transcript.contains(expected), ContinuousClock.now < retry {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
     /// Waits for the program to exit and returns its exit code.
     public func waitForExit(timeout: Duration = .seconds(30)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
