@@ -63,7 +63,7 @@ public final class ProxyServer: Sendable {
         logger: Logger = Logger(label: "portcullis.proxy")
     ) throws {
         self.configuration = configuration
-        self.pool = try UpstreamConnectionPool(configuration: upstream)
+        self.pool = try UpstreamConnectionPool(configuration: upstream, metrics: metrics)
         self.gate = ProxyGate(
             policies: policies, authenticate: authenticate,
             upstreamHost: upstream.port == 443 ? upstream.host : "\(upstream.host):\(upstream.port)",

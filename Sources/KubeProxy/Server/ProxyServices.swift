@@ -103,6 +103,26 @@ public final class ProxyMetrics: Sendable {
         ).increment()
     }
 
+    /// A TLS connection opened to the apiserver: for HTTP requests (then pooled) or raw, for an upgrade.
+    func recordUpstreamConnection(http: Bool) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "upstream_connections_opened",
+                unitName: "total", helpText: "TLS connections opened to the Kubernetes API server, by use."),
+            labels: [("use", http ? "requests" : "upgrade")]
+        ).increment()
+    }
+
+    /// An exec, attach or port-forward upgrade toward the apiserver, on a pooled connection or a new one.
+    func recordUpstreamUpgrade(pooled: Bool) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "portcullis", subsystem: "proxy", metricName: "upstream_upgrades", unitName: "total",
+                helpText: "Upgrades (exec, attach, port-forward) sent to the Kubernetes API server, by connection."),
+            labels: [("connection", pooled ? "pooled" : "new")]
+        ).increment()
+    }
+
     static let latencyBuckets: [Duration] = [
         .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
         .milliseconds(100), .milliseconds(250), .seconds(1), .seconds(5), .seconds(30),

@@ -118,24 +118,26 @@ struct PortForwardInterception: Sendable {
 
         // Upstream first: its refusal (RBAC, a missing pod) is what the client must see.
         let upstreamChannel: any Channel
-        do {
-            upstreamChannel = try await pool.connect(on: downstream.channel.eventLoop, http: false).get()
-        } catch {
+        let handshake: SPDYClientUpgradeResult
+        let (uri, headers) = (request.head.uri, RemoteCommandInterception.upstreamHeaders(request.head.headers))
+        switch await pool.upgrade(
+            on: downstream.channel.eventLoop,
+            { channel in
+                try await SPDYClientHandshake.upgrade(
+                    channel: channel, method: .POST, uri: uri, headers: headers,
+                    protocolVersions: [PortForwardProtocol.version])
+            })
+        {
+        case .success(let upgraded):
+            (upstreamChannel, handshake) = upgraded
+        case .failure(.unreachable(let error)):
             services.metrics.recordUpstreamError()
             return await refuse(.unavailable("the Kubernetes API server is unreachable: \(error)"), audit: &audit)
-        }
-        downstream.channel.closeFuture.whenComplete { _ in upstreamChannel.close(promise: nil) }
-        let handshake: SPDYClientUpgradeResult
-        do {
-            handshake = try await SPDYClientHandshake.upgrade(
-                channel: upstreamChannel, method: .POST, uri: request.head.uri,
-                headers: RemoteCommandInterception.upstreamHeaders(request.head.headers),
-                protocolVersions: [PortForwardProtocol.version])
-        } catch {
-            upstreamChannel.close(promise: nil)
+        case .failure(.handshakeFailed(let error)):
             services.metrics.recordUpstreamError()
             return await refuse(.badGateway("the upgrade to the Kubernetes API server failed: \(error)"), audit: &audit)
         }
+        downstream.channel.closeFuture.whenComplete { _ in upstreamChannel.close(promise: nil) }
         let upstreamSession: SPDYSession
         switch handshake {
         case .rejected(let head, let body):

@@ -92,24 +92,27 @@ struct RemoteCommandInterception: Sendable {
 
         // Upstream first: its refusal (RBAC, a missing pod) is what the client must see.
         let upstreamChannel: any Channel
-        do {
-            upstreamChannel = try await pool.connect(on: downstream.channel.eventLoop, http: false).get()
-        } catch {
+        let handshake: SPDYClientUpgradeResult
+        let (uri, headers) = (request.head.uri, Self.upstreamHeaders(request.head.headers))
+        switch await pool.upgrade(
+            on: downstream.channel.eventLoop,
+            { [transport] channel in
+                try await SPDYClientHandshake.upgrade(
+                    channel: channel, method: .POST, uri: uri, headers: headers,
+                    protocolVersions: transport.upstreamVersions)
+            })
+        {
+        case .success(let upgraded):
+            (upstreamChannel, handshake) = upgraded
+        case .failure(.unreachable(let error)):
             services.metrics.recordUpstreamError()
             return await refuse(.unavailable("the Kubernetes API server is unreachable: \(error)"), audit: &audit)
-        }
-        // A client that leaves takes its upstream connection with it (the command sees its streams end).
-        downstream.channel.closeFuture.whenComplete { _ in upstreamChannel.close(promise: nil) }
-        let handshake: SPDYClientUpgradeResult
-        do {
-            handshake = try await SPDYClientHandshake.upgrade(
-                channel: upstreamChannel, method: .POST, uri: request.head.uri,
-                headers: Self.upstreamHeaders(request.head.headers), protocolVersions: transport.upstreamVersions)
-        } catch {
-            upstreamChannel.close(promise: nil)
+        case .failure(.handshakeFailed(let error)):
             services.metrics.recordUpstreamError()
             return await refuse(.badGateway("the upgrade to the Kubernetes API server failed: \(error)"), audit: &audit)
         }
+        // A client that leaves takes its upstream connection with it (the command sees its streams end).
+        downstream.channel.closeFuture.whenComplete { _ in upstreamChannel.close(promise: nil) }
         let upstreamSession: SPDYSession
         let upstreamVersion: String?
         switch handshake {

@@ -11,13 +11,15 @@ final class UpstreamConnectionPool: Sendable {
     let authorization: UpstreamAuthorization
     private let tls: NIOSSLContext
     private let idle = NIOLockedValueBox<[ObjectIdentifier: [Channel]]>([:])
+    private let metrics: ProxyMetrics?
 
     /// Idle connections kept per event loop; more are closed when released.
     static let maximumIdlePerEventLoop = 32
     static let connectTimeout = TimeAmount.seconds(10)
 
-    init(configuration: UpstreamConfiguration) throws {
+    init(configuration: UpstreamConfiguration, metrics: ProxyMetrics? = nil) throws {
         self.configuration = configuration
+        self.metrics = metrics
         self.authorization = UpstreamAuthorization(configuration.credential)
         self.tls = try configuration.makeTLSContext()
     }
@@ -30,6 +32,36 @@ final class UpstreamConnectionPool: Sendable {
         }
         return connect(on: eventLoop, http: true).map { ($0, false) }
     }
+
+    /// A connection for an upgrade (exec, attach, port-forward, others): an idle pooled one with
+    /// its HTTP handlers taken off, or a new raw one. kubectl GETs the pod just before every exec,
+    /// which leaves a pooled connection that would otherwise sit idle for the session's life (50 KiB
+    /// of TLS buffers); taking it for the upgrade also saves a TLS handshake. `reused`: the caller
+    /// retries on a new connection if this one turns out closed before the upgrade's answer.
+    /// A session's bytes cross tasks anyway, so a connection of another event loop will do.
+    func leaseForUpgrade(on eventLoop: any EventLoop) -> EventLoopFuture<(channel: Channel, reused: Bool)> {
+        let key = ObjectIdentifier(eventLoop)
+        while let channel = idle.withLockedValue({ pool -> Channel? in
+            if let own = pool[key]?.popLast() { return own }
+            guard let other = pool.first(where: { !$0.value.isEmpty })?.key else { return nil }
+            return pool[other]?.popLast()
+        }) {
+            guard channel.isActive else { continue }
+            metrics?.recordUpstreamUpgrade(pooled: true)
+            return channel.eventLoop.submit {
+                let pipeline = channel.pipeline.syncOperations
+                for name in Self.httpHandlerNames { pipeline.removeHandler(name: name, promise: nil) }
+                return (channel, true)
+            }
+        }
+        metrics?.recordUpstreamUpgrade(pooled: false)
+        return connect(on: eventLoop, http: false).map { ($0, false) }
+    }
+
+    /// The handlers that make a pooled connection an HTTP client, removed for an upgrade.
+    private static let httpHandlerNames = [
+        "upstream-http-encoder", "upstream-http-decoder", "upstream-header-validator", "upstream-router",
+    ]
 
     /// Puts a connection back after a complete response that allows keep-alive.
     func release(_ channel: Channel, reusable: Bool) {
@@ -49,6 +81,7 @@ final class UpstreamConnectionPool: Sendable {
     /// A new TLS connection. With `http`, it carries HTTP/1.1 client handlers and an
     /// ``UpstreamResponseRouter``; without, it is a raw byte stream (for upgrades).
     func connect(on eventLoop: any EventLoop, http: Bool) -> EventLoopFuture<Channel> {
+        metrics?.recordUpstreamConnection(http: http)
         let tls = self.tls
         let serverName = configuration.serverName
         return ClientBootstrap(group: eventLoop)
@@ -60,8 +93,13 @@ final class UpstreamConnectionPool: Sendable {
                     let hostname = serverName.first?.isNumber == true && serverName.contains(".") ? nil : serverName
                     try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
                     if http {
-                        try sync.addHTTPClientHandlers()
-                        try sync.addHandler(UpstreamResponseRouter())
+                        // NIO's addHTTPClientHandlers, with names so that an upgrade can take them off.
+                        try sync.addHandler(HTTPRequestEncoder(), name: "upstream-http-encoder")
+                        try sync.addHandler(
+                            ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)),
+                            name: "upstream-http-decoder")
+                        try sync.addHandler(NIOHTTPRequestHeadersValidator(), name: "upstream-header-validator")
+                        try sync.addHandler(UpstreamResponseRouter(), name: "upstream-router")
                     }
                 }
             }
@@ -70,7 +108,7 @@ final class UpstreamConnectionPool: Sendable {
 }
 
 /// Hands each response part of an upstream connection to whoever is waiting for it.
-final class UpstreamResponseRouter: ChannelInboundHandler {
+final class UpstreamResponseRouter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     enum Event {

@@ -206,6 +206,7 @@ final class RecordingUpstream: Sendable {
         typealias OutboundOut = HTTPServerResponsePart
         let upstream: RecordingUpstream
         private var current: Request?
+        private var answered = 0
         init(upstream: RecordingUpstream) { self.upstream = upstream }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -218,6 +219,19 @@ final class RecordingUpstream: Sendable {
                 current?.body += String(buffer: buffer)
             case .end:
                 if let current { upstream.requests.withLock { $0.append(current) } }
+                // An exec on a connection that has served before is dropped unanswered, as by an
+                // apiserver closing an idle connection just as the request came; on a new one it is
+                // refused (403), an answer the proxy passes on.
+                if current?.uri.contains("/exec?") == true {
+                    current = nil
+                    if answered > 0 {
+                        context.close(promise: nil)
+                    } else {
+                        respond(
+                            context, status: .forbidden, body: #"{"kind":"Status","code":403,"reason":"Forbidden"}"#)
+                    }
+                    return
+                }
                 // `?slow` answers after 10 s: a response the proxy must wait for, past its idle timeout.
                 if current?.uri.contains("?slow") == true {
                     current = nil
@@ -233,12 +247,18 @@ final class RecordingUpstream: Sendable {
         }
 
         private func respond(_ context: ChannelHandlerContext, missing: Bool) {
-            let body = ByteBuffer(
-                string: missing
+            respond(
+                context, status: missing ? .notFound : .ok,
+                body: missing
                     ? #"{"kind":"Status","apiVersion":"v1","status":"Failure","code":404}"#
                     : #"{"kind":"Status","apiVersion":"v1","status":"Success"}"#)
+        }
+
+        private func respond(_ context: ChannelHandlerContext, status: HTTPResponseStatus, body text: String) {
+            answered += 1
+            let body = ByteBuffer(string: text)
             let head = HTTPResponseHead(
-                version: .http1_1, status: missing ? .notFound : .ok,
+                version: .http1_1, status: status,
                 headers: HTTPHeaders([
                     ("Content-Type", "application/json"), ("Content-Length", String(body.readableBytes)),
                 ]))
