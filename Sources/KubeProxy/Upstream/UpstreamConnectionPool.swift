@@ -92,6 +92,7 @@ final class UpstreamConnectionPool: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let hostname = serverName.first?.isNumber == true && serverName.contains(".") ? nil : serverName
                     try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname))
+                    try sync.addHandler(SmallReadCopyHandler())
                     if http {
                         // NIO's addHTTPClientHandlers, with names so that an upgrade can take them off.
                         try sync.addHandler(HTTPRequestEncoder(), name: "upstream-http-encoder")
