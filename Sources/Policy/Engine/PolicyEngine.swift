@@ -376,7 +376,7 @@ private struct Evaluation: ~Copyable {
         defer { swap(&slots, &scratchSlots) }
         do {
             let (value, cost) = try program.evaluateWithCost(
-                costLimit: costLimit, scratch: &slots, values: { bindings.value(of: $0, for: request) })
+                costLimit: costLimit, scratch: &slots, inputs: { bindings.value(of: $0, for: request) })
             costSpent += cost
             return .success(value)
         } catch {
