@@ -193,23 +193,21 @@ private struct Evaluation: ~Copyable {
             }
             switch status {
             case .matched:
-                let message = message(for: rule, request)
+                let (message, isDefault) = message(for: rule, request)
                 results.append(
                     .init(
                         rule: rule.reference, action: rule.action, mode: mode, status: .matched,
                         message: message))
                 take(
                     rule.action, of: rule, reference: rule.reference, message: message, mode: mode,
-                    notEnforced: rule.notEnforcedSuffix)
+                    notEnforced: rule.notEnforcedSuffix, warning: isDefault ? rule.defaultWarning : nil)
             case .error:
                 results.append(
                     .init(
                         rule: rule.reference, action: rule.action, mode: mode, status: .error,
                         message: detail))
                 if compiled.failurePolicy == .fail {
-                    let message =
-                        "policy \(rule.reference) could not be evaluated (\(detail)); denied because its failurePolicy is Fail"
-                    take(.deny, reference: rule.reference, message: message, mode: mode)
+                    take(.deny, reference: rule.reference, message: rule.failureMessage(detail), mode: mode)
                 }
             default:
                 results.append(.init(rule: rule.reference, action: rule.action, mode: mode, status: status))
@@ -274,18 +272,22 @@ private struct Evaluation: ~Copyable {
 
     /// Takes an action into the decision: a matched rule's (`rule`, whose review or mask spec
     /// it reads), or the denial of a policy that failed. `notEnforced` is the rule's precomputed
-    /// `notEnforcedSuffix`, when it has one. The rule is passed by reference: its `AccessPolicy.Rule`
-    /// is a large value, copied field by field when passed on its own.
+    /// `notEnforcedSuffix`, when it has one, and `warning` the message with it already appended
+    /// (the rule's `defaultWarning`, when the message is its default). The rule is passed by
+    /// reference: its `AccessPolicy.Rule` is a large value, copied field by field when passed on
+    /// its own.
     private mutating func take(
         _ action: AccessPolicy.Action, of rule: CompiledPolicy.CompiledRule? = nil,
-        reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode, notEnforced: String? = nil
+        reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode, notEnforced: String? = nil,
+        warning: String? = nil
     ) {
         switch (mode, action) {
         case (.audit, _):
             return
         case (.warn, .deny), (.warn, .review), (.warn, .warn), (.enforce, .warn):
             guard mode == .warn && action != .warn else { return warnings.append(message) }
-            warnings.append(message + (notEnforced ?? CompiledPolicy.CompiledRule.notEnforcedSuffix(reference)))
+            warnings.append(
+                warning ?? message + (notEnforced ?? CompiledPolicy.CompiledRule.notEnforcedSuffix(reference)))
         case (.warn, .mask):
             warnings.append("\(reference) would mask this response (mode Warn)")
         case (.warn, .mutate):
@@ -320,13 +322,16 @@ private struct Evaluation: ~Copyable {
         return .success(Decision.Mutation(rule: rule.reference, operations: operations))
     }
 
-    private mutating func message(for rule: CompiledPolicy.CompiledRule, _ request: RequestAttributes) -> String {
+    /// A matched rule's message, and whether it is the rule's `defaultMessage`.
+    private mutating func message(
+        for rule: CompiledPolicy.CompiledRule, _ request: RequestAttributes
+    ) -> (text: String, isDefault: Bool) {
         if let program = rule.messageExpression, case .success(.string(let text)) = run(program, for: request),
             !text.isEmpty
         {
-            return text
+            return (text, false)
         }
-        return rule.defaultMessage
+        return (rule.defaultMessage, true)
     }
 
     private mutating func skip(_ compiled: CompiledPolicy) {
