@@ -37,8 +37,8 @@ public struct PolicyEngine: Sendable {
     public init(policies: [CompiledPolicy], options: Options = Options()) {
         self.policies = policies
         self.options = options
-        self.index = PolicyIndex(policies.map(\.policy))
         matchChecks = MatchChecks(policies.map(\.policy))
+        self.index = PolicyIndex(policies.map(\.policy), lists: matchChecks.lists)
         sharedIDs = Self.denseRange(of: policies)
     }
 
@@ -69,8 +69,9 @@ public struct PolicyEngine: Sendable {
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
         let candidates = index.candidates(
             group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
-        var evaluation = Evaluation(now: now, options: options, sharedIDs: sharedIDs)
-        evaluation.apply(candidates, of: policies, lists: matchChecks.lists, to: request)
+        var evaluation = Evaluation(
+            now: now, options: options, sharedIDs: sharedIDs, kinds: candidates.kinds(for: request))
+        evaluation.apply(candidates.positions, of: policies, lists: matchChecks.lists, to: request)
         return evaluation.decision(for: request)
     }
 }
@@ -99,10 +100,13 @@ private struct Evaluation: ~Copyable {
     private var masks: [Decision.Mask] = []
     private var mutations: [Decision.Mutation] = []
 
-    init(now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>) {
+    /// `kinds`: the answers of the candidates' resource, verb and operation checks that the index
+    /// knows already.
+    init(now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>, kinds: CheckAnswers = CheckAnswers()) {
         self.options = options
         shared = SharedValues(ids: sharedIDs)
         bindings = RequestBindings(now: now)
+        matchAnswers.kinds = kinds
     }
 
     /// Applies the candidate policies (positions in `policies` and `lists`) in order. The loop
@@ -518,18 +522,24 @@ extension AccessPolicy.Match {
 
     /// Whether the request's resource, verb and operation are among those selected.
     func kindsMatch(_ request: RequestAttributes) -> Bool {
-        if !resources.isEmpty,
-            !resources.contains(where: {
-                $0.matches(group: request.group, resource: request.resource, subresource: request.subresource)
-            })
-        {
-            return false
-        }
-        if !verbs.isEmpty, !verbs.contains(where: { $0.matches(request.verb) }) { return false }
+        guard
+            kindsMatch(
+                group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
+        else { return false }
         if !operations.isEmpty {
             guard let operation = request.operation, operations.contains(operation) else { return false }
         }
         return true
+    }
+
+    /// Whether a request with this resource and verb is among those selected, whatever its operation.
+    func kindsMatch(group: String, resource: String, subresource: String, verb: String) -> Bool {
+        if !resources.isEmpty,
+            !resources.contains(where: { $0.matches(group: group, resource: resource, subresource: subresource) })
+        {
+            return false
+        }
+        return verbs.isEmpty || verbs.contains(where: { $0.matches(verb) })
     }
 
     /// Whether one of the namespace globs matches `namespace`.
