@@ -67,11 +67,11 @@ public struct PolicyEngine: Sendable {
     }
 
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
-        let candidates = index.candidates(
-            group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
-        var evaluation = Evaluation(
-            now: now, options: options, sharedIDs: sharedIDs, kinds: candidates.kinds(for: request))
-        evaluation.apply(candidates.positions, of: policies, lists: matchChecks.lists, to: request)
+        let (candidates, kinds) = index.candidates(
+            group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb
+        ).candidates(for: request)
+        var evaluation = Evaluation(now: now, options: options, sharedIDs: sharedIDs, kinds: kinds)
+        evaluation.apply(candidates, of: policies, lists: matchChecks.lists, to: request)
         return evaluation.decision(for: request)
     }
 }

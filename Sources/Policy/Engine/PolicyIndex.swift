@@ -10,29 +10,34 @@
 /// order. The index only narrows: each candidate's match block is still checked in full, except
 /// that a list filed under a literal resource, subresource and verb carries the answers of its
 /// candidates' resource and verb checks (`MatchChecks.Lists.kinds`) for exactly those, made here
-/// once rather than per request (not for checks that list operations, which the request decides).
+/// once rather than per request (not for checks that list operations, which the request decides),
+/// and leaves out the candidates whose check fails for them.
 struct PolicyIndex: Sendable {
-    /// Candidate positions in load order, with the kind checks answered for the request with
-    /// `keys`, the literal group, resource, subresource and verb they are filed under.
+    /// Candidate positions in load order; for a list filed under literal keys (`keys`: group,
+    /// resource, subresource and verb), the answers of its kind checks for them, and the
+    /// candidates whose check does not fail for them.
     struct Candidates: Sendable {
-        let positions: [Int]
+        private let positions: [Int]
+        private let kept: [Int]
         private let kinds: CheckAnswers
         private let keys: [String]
 
-        init(positions: [Int], kinds: CheckAnswers = CheckAnswers(), keys: [String] = []) {
+        init(positions: [Int], kinds: CheckAnswers = CheckAnswers(), keys: [String] = [], lists: [MatchChecks.Lists]) {
             self.positions = positions
             self.kinds = kinds
             self.keys = keys
+            kept = keys.isEmpty ? positions : positions.filter { kinds[lists[$0].kinds] != false }
         }
 
-        /// The answers known for `request`: those made for `keys` when the request's fields are
-        /// them byte for byte, as the checks compare them (dictionary keys are equal up to
-        /// Unicode canonical equivalence, which the checks do not follow).
-        func kinds(for request: RequestAttributes) -> CheckAnswers {
+        /// The candidates for `request` and the answers known for it: those made for `keys` when
+        /// the request's fields are them byte for byte, as the checks compare them (dictionary
+        /// keys are equal up to Unicode canonical equivalence, which the checks do not follow).
+        /// A candidate left out would have failed its kind check.
+        func candidates(for request: RequestAttributes) -> (positions: [Int], kinds: CheckAnswers) {
             guard keys.count == 4, CELText.equal(keys[0], request.group), CELText.equal(keys[1], request.resource),
                 CELText.equal(keys[2], request.subresource), CELText.equal(keys[3], request.verb)
-            else { return CheckAnswers() }
-            return kinds
+            else { return (positions, CheckAnswers()) }
+            return (kept, kinds)
         }
     }
 
@@ -71,7 +76,7 @@ struct PolicyIndex: Sendable {
                 let verbs = policies[position].match.verbs.map(\.literal)
                 if !verbs.isEmpty, !verbs.contains(nil) { literalVerbs[position] = Set(verbs.compactMap { $0 }) }
             }
-            anyVerb = Candidates(positions: positions.filter { literalVerbs[$0] == nil })
+            anyVerb = Candidates(positions: positions.filter { literalVerbs[$0] == nil }, lists: lists)
             var byVerb: [String: Candidates] = [:]
             for verb in Set(literalVerbs.values.joined()) {
                 let candidates = positions.filter { literalVerbs[$0]?.contains(verb) ?? true }
@@ -89,7 +94,7 @@ struct PolicyIndex: Sendable {
                 }
                 byVerb[verb] = Candidates(
                     positions: candidates, kinds: kinds,
-                    keys: request.map { [$0.group, $0.resource, $0.subresource, verb] } ?? [])
+                    keys: request.map { [$0.group, $0.resource, $0.subresource, verb] } ?? [], lists: lists)
             }
             self.byVerb = byVerb
         }
