@@ -151,10 +151,8 @@ public struct CELProgram: Sendable {
         costLimit: UInt64, values value: (String) -> CELValue?
     ) throws(CELError) -> (value: CELValue, cost: UInt64) {
         var frame = CELFrame(slotCount: slotCount, costLimit: costLimit)
-        fill(&frame.slots) { input in
-            guard case .variable(let name) = input else { return nil }
-            return value(name)
-        }
+        // No request paths answered here: each is selected from its variable.
+        for global in globals { frame.slots[global.slot] = value(global.name) }
         let result = try root(&frame)
         return (result, frame.cost)
     }
