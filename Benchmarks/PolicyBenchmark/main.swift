@@ -387,6 +387,18 @@ if CommandLine.arguments.contains("--count-allocations") {
     exit(0)
 }
 
+// `--evaluate-only N`: the first N requests evaluated twice (the first pass fills lazy state),
+// nothing timed or printed, for instruction counts (`valgrind --tool=callgrind
+// --toggle-collect='*PolicyEngine*evaluate*'`), which the machine's load does not change.
+if let flag = CommandLine.arguments.firstIndex(of: "--evaluate-only"), flag + 1 < CommandLine.arguments.count,
+    let count = Int(CommandLine.arguments[flag + 1])
+{
+    let sample = requests.prefix(count)
+    for request in sample { blackHole(engine.evaluate(request, now: now)) }
+    for request in sample { blackHole(engine.evaluate(request, now: now)) }
+    exit(0)
+}
+
 // MARK: - Run
 
 _ = timeEach(engine, Array(requests.prefix(10_000)), now: now)  // warm-up

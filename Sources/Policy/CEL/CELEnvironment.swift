@@ -74,7 +74,9 @@ public struct CELEnvironment: Sendable {
         let plan = try planner.plan(ast)
         return CELProgram(
             source: source, resultType: resultType, root: plan.evaluate,
-            globals: planner.globalSlots.map { ($0.key, $0.value) }, slotCount: planner.slotCount)
+            globals: planner.globalSlots.map { ($0.key, $0.value) }, slotCount: planner.slotCount,
+            readOnlyThroughPaths: planner.globalsReadOnlyThroughPaths,
+            paths: planner.pathSlots.map { ($0.key, $0.value) })
     }
 }
 
@@ -99,13 +101,26 @@ public struct CELProgram: Sendable {
     public let resultType: CELType
     let root: CELEvaluator
     let globals: [(name: String, slot: Int)]
+    /// The globals asked for before the program runs: all but those read only through `paths`.
+    private let eagerGlobals: [(name: String, slot: Int)]
+    /// The request paths the program reads (see `CELRequestPath`), each with its slot and the
+    /// slot of its variable, which is filled only when the caller does not answer the path.
+    private let paths: [(path: CELRequestPath, slot: Int, globalSlot: Int)]
     let slotCount: Int
 
-    init(source: String, resultType: CELType, root: @escaping CELEvaluator, globals: [(String, Int)], slotCount: Int) {
+    init(
+        source: String, resultType: CELType, root: @escaping CELEvaluator, globals: [(String, Int)], slotCount: Int,
+        readOnlyThroughPaths: Set<String> = [], paths: [(CELRequestPath, Int)] = []
+    ) {
         self.source = source
         self.resultType = resultType
         self.root = root
         self.globals = globals.map { (name: $0.0, slot: $0.1) }
+        eagerGlobals = self.globals.filter { !readOnlyThroughPaths.contains($0.name) }
+        let globalSlots = Dictionary(uniqueKeysWithValues: globals)
+        self.paths = paths.sorted { $0.0.rawValue < $1.0.rawValue }.map { path, slot in
+            (path: path, slot: slot, globalSlot: globalSlots[path.global]!)
+        }
         self.slotCount = slotCount
     }
 
@@ -136,17 +151,31 @@ public struct CELProgram: Sendable {
         costLimit: UInt64, values value: (String) -> CELValue?
     ) throws(CELError) -> (value: CELValue, cost: UInt64) {
         var frame = CELFrame(slotCount: slotCount, costLimit: costLimit)
+        // No request paths answered here: each is selected from its variable.
         for global in globals { frame.slots[global.slot] = value(global.name) }
         let result = try root(&frame)
         return (result, frame.cost)
     }
 
+    /// Fills the slots of the global variables and request paths the program reads.
+    @inline(__always)
+    private func fill(_ slots: inout [CELValue?], _ input: (CELInput) -> CELValue?) {
+        for global in eagerGlobals { slots[global.slot] = input(.variable(global.name)) }
+        for path in paths {
+            if let value = input(.path(path.path)) {
+                slots[path.slot] = value
+            } else if slots[path.globalSlot] == nil {
+                slots[path.globalSlot] = input(.variable(path.path.global))
+            }
+        }
+    }
+
     /// The same, with the frame's slots kept in `scratch` between evaluations, so that a caller
-    /// evaluating many programs allocates them once. Slots this program uses are cleared before
+    /// evaluating many programs allocates them once, and request paths answered by `input` too. Slots this program uses are cleared before
     /// it runs; the array keeps the largest size asked for, and the values of the last program
     /// until the next one clears them or the caller drops it.
     func evaluateWithCost(
-        costLimit: UInt64, scratch: inout [CELValue?], values value: (String) -> CELValue?
+        costLimit: UInt64, scratch: inout [CELValue?], inputs input: (CELInput) -> CELValue?
     ) throws(CELError) -> (value: CELValue, cost: UInt64) {
         var frame = CELFrame(slotCount: 0, costLimit: costLimit)
         swap(&frame.slots, &scratch)
@@ -155,7 +184,7 @@ public struct CELProgram: Sendable {
             frame.slots.append(contentsOf: repeatElement(nil, count: slotCount - frame.slots.count))
         }
         for slot in 0..<slotCount { frame.slots[slot] = nil }
-        for global in globals { frame.slots[global.slot] = value(global.name) }
+        fill(&frame.slots, input)
         let result = try root(&frame)
         return (result, frame.cost)
     }

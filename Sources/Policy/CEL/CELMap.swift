@@ -15,12 +15,18 @@ public struct CELMap: Sendable, Hashable, Sequence {
         let values: [CELValue]
         let deferred: CELDeferredValues?
         let index: [CELMapKey: Int]?
+        /// `shape.number` of a record built over a shape (its keys are the shape's), else nil.
+        let shapeNumber: Int?
 
-        init(keys: [CELValue], values: [CELValue], deferred: CELDeferredValues? = nil, index: [CELMapKey: Int]?) {
+        init(
+            keys: [CELValue], values: [CELValue], deferred: CELDeferredValues? = nil, index: [CELMapKey: Int]?,
+            shapeNumber: Int? = nil
+        ) {
             self.keys = keys
             self.values = values
             self.deferred = deferred
             self.index = index
+            self.shapeNumber = shapeNumber
         }
 
         @inline(__always)
@@ -100,6 +106,22 @@ public struct CELMap: Sendable, Hashable, Sequence {
         }
         storage = Storage(keys: keys, values: values, index: index)
     }
+
+    /// A record over the keys of `shape`, one value for each, in the same order: searched like
+    /// `init(recordKeys:values:)`, and read by position by field chains planned against the shape.
+    init(shape: CELRecordShape, values: [CELValue]) {
+        assert(shape.keys.count == values.count, "a value for each key")
+        assert(shape.keys.count <= Self.recordFieldLimit, "shaped records are searched linearly")
+        storage = Storage(keys: shape.keys, values: values, index: nil, shapeNumber: shape.number)
+    }
+
+    /// The shape the record was built over (`CELRecordShape.known[shapeNumber]`), if any.
+    @inline(__always)
+    var shapeNumber: Int? { storage.shapeNumber }
+
+    /// The value at a position of the record's shape (`CELFieldChain` finds it when planning).
+    @inline(__always)
+    func value(atShapePosition position: Int) -> CELValue { storage.values[position] }
 
     /// A map over string keys whose values are converted when first read: `keys` must be distinct,
     /// in ascending order, and as many as `deferred` holds.

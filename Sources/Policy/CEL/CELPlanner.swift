@@ -26,7 +26,14 @@ struct CELPlanner {
     let declarations: CELDeclarations
     let sourceMap: CELSourceMap
     private(set) var globalSlots: [String: Int] = [:]
+    /// The slot of each request path read (see `CELRequestPath`).
+    private(set) var pathSlots: [CELRequestPath: Int] = [:]
+    /// Globals read anywhere else than through a request path.
+    private var globalsReadWhole: Set<String> = []
     private(set) var slotCount = 0
+
+    /// Globals read only through request paths: asked for only when the caller does not answer a path.
+    var globalsReadOnlyThroughPaths: Set<String> { Set(globalSlots.keys).subtracting(globalsReadWhole) }
     private var scopes: [[String: Int]] = []
 
     init(declarations: CELDeclarations, sourceMap: CELSourceMap) {
@@ -188,7 +195,9 @@ struct CELPlanner {
         return CELPlan { _ throws(CELError) in throw error }
     }
 
-    private mutating func globalSlot(_ name: String) -> Int {
+    /// The slot of global `name`, read whole (not only through a request path) unless `wholeRead` is false.
+    private mutating func globalSlot(_ name: String, wholeRead: Bool = true) -> Int {
+        if wholeRead { globalsReadWhole.insert(name) }
         if let existing = globalSlots[name] { return existing }
         let slot = newSlot()
         globalSlots[name] = slot
@@ -265,11 +274,10 @@ struct CELPlanner {
             // A variable and its fields in one step, resolved as `planIdentifier` resolves it.
             if !rooted, let slot = local(name) {
                 let cost = UInt64(fields.count + 1)
+                let chain = CELFieldChain(fields)
                 return CELPlan { frame throws(CELError) in
                     try frame.charge(cost)
-                    var value = frame.slots[slot] ?? .null
-                    for field in fields { value = try CELAccess.select(value, field) }
-                    return value
+                    return try chain.select(from: frame.slots[slot] ?? .null)
                 }
             }
             for candidate in declarations.candidateNames(name, rooted: rooted) {
@@ -287,11 +295,10 @@ struct CELPlanner {
             }
         }
         let cost = UInt64(fields.count)
+        let chain = CELFieldChain(fields)
         return CELPlan { frame throws(CELError) in
             try frame.charge(cost)
-            var value = try evaluate(&frame)
-            for field in fields { value = try CELAccess.select(value, field) }
-            return value
+            return try chain.select(from: try evaluate(&frame))
         }
     }
 
@@ -299,15 +306,34 @@ struct CELPlanner {
     /// closure per name: the same charges, one per name, all made before the variable is read as
     /// nested selections make them, and the same errors in the same order.
     private mutating func fieldChain(_ fields: [String], ofGlobal name: String) -> CELPlan {
-        let slot = globalSlot(name)
         let cost = UInt64(fields.count + 1)
+        let chain = CELFieldChain(fields)
+        if let path = CELRequestPath(global: name, fields: fields) {
+            // The caller's answer, or the chain selected from the variable as below.
+            let slot = globalSlot(name, wholeRead: false)
+            let pathSlot: Int
+            if let existing = pathSlots[path] {
+                pathSlot = existing
+            } else {
+                pathSlot = newSlot()
+                pathSlots[path] = pathSlot
+            }
+            return CELPlan { frame throws(CELError) in
+                try frame.charge(cost)
+                if let value = frame.slots[pathSlot] { return value }
+                guard let value = frame.slots[slot] else {
+                    throw CELError(.noSuchAttribute, "no such attribute(s): \(name)")
+                }
+                return try chain.select(from: value)
+            }
+        }
+        let slot = globalSlot(name)
         return CELPlan { frame throws(CELError) in
             try frame.charge(cost)
-            guard var value = frame.slots[slot] else {
+            guard let value = frame.slots[slot] else {
                 throw CELError(.noSuchAttribute, "no such attribute(s): \(name)")
             }
-            for field in fields { value = try CELAccess.select(value, field) }
-            return value
+            return try chain.select(from: value)
         }
     }
 

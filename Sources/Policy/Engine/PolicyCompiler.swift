@@ -66,10 +66,22 @@ public final class CompiledPolicy: Sendable {
         /// What follows the message of a Deny, Review or Warn in a policy of mode Warn, made once
         /// rather than formatted for every request it matches.
         let notEnforcedSuffix: String
+        /// `defaultMessage` followed by `notEnforcedSuffix`: the warning of a Deny or Review in a
+        /// policy of mode Warn whose message is not computed, made once rather than per request.
+        let defaultWarning: String
+        /// What the message of a failed evaluation under `failurePolicy: Fail` says before the
+        /// reason (`failureMessage(_:)`), made once.
+        private let failurePrefix: String
         let rule: AccessPolicy.Rule
 
         static func notEnforcedSuffix(_ reference: Decision.RuleReference) -> String {
             " (\(reference), not enforced: mode Warn)"
+        }
+
+        /// The message of a denial because the rule could not be evaluated (`reason`) and its
+        /// policy's `failurePolicy` is Fail.
+        func failureMessage(_ reason: String) -> String {
+            failurePrefix + reason + "); denied because its failurePolicy is Fail"
         }
 
         init(
@@ -84,6 +96,8 @@ public final class CompiledPolicy: Sendable {
             self.patchValues = patchValues
             defaultMessage = rule.message ?? "\(rule.action.rawValue) by \(reference)"
             notEnforcedSuffix = Self.notEnforcedSuffix(reference)
+            defaultWarning = defaultMessage + notEnforcedSuffix
+            failurePrefix = "policy \(reference) could not be evaluated ("
         }
     }
 }

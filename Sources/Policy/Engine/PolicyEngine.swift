@@ -37,8 +37,8 @@ public struct PolicyEngine: Sendable {
     public init(policies: [CompiledPolicy], options: Options = Options()) {
         self.policies = policies
         self.options = options
-        self.index = PolicyIndex(policies.map(\.policy))
         matchChecks = MatchChecks(policies.map(\.policy))
+        self.index = PolicyIndex(policies.map(\.policy), lists: matchChecks.lists)
         sharedIDs = Self.denseRange(of: policies)
     }
 
@@ -67,9 +67,10 @@ public struct PolicyEngine: Sendable {
     }
 
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
-        let candidates = index.candidates(
-            group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
-        var evaluation = Evaluation(now: now, options: options, sharedIDs: sharedIDs)
+        let (candidates, kinds) = index.candidates(
+            group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb
+        ).candidates(for: request)
+        var evaluation = Evaluation(now: now, options: options, sharedIDs: sharedIDs, kinds: kinds)
         evaluation.apply(candidates, of: policies, lists: matchChecks.lists, to: request)
         return evaluation.decision(for: request)
     }
@@ -99,10 +100,13 @@ private struct Evaluation: ~Copyable {
     private var masks: [Decision.Mask] = []
     private var mutations: [Decision.Mutation] = []
 
-    init(now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>) {
+    /// `kinds`: the answers of the candidates' resource, verb and operation checks that the index
+    /// knows already.
+    init(now: Date, options: PolicyEngine.Options, sharedIDs: Range<Int>, kinds: CheckAnswers = CheckAnswers()) {
         self.options = options
         shared = SharedValues(ids: sharedIDs)
         bindings = RequestBindings(now: now)
+        matchAnswers.kinds = kinds
     }
 
     /// Applies the candidate policies (positions in `policies` and `lists`) in order. The loop
@@ -193,23 +197,21 @@ private struct Evaluation: ~Copyable {
             }
             switch status {
             case .matched:
-                let message = message(for: rule, request)
+                let (message, isDefault) = message(for: rule, request)
                 results.append(
                     .init(
                         rule: rule.reference, action: rule.action, mode: mode, status: .matched,
                         message: message))
                 take(
                     rule.action, of: rule, reference: rule.reference, message: message, mode: mode,
-                    notEnforced: rule.notEnforcedSuffix)
+                    notEnforced: rule.notEnforcedSuffix, warning: isDefault ? rule.defaultWarning : nil)
             case .error:
                 results.append(
                     .init(
                         rule: rule.reference, action: rule.action, mode: mode, status: .error,
                         message: detail))
                 if compiled.failurePolicy == .fail {
-                    let message =
-                        "policy \(rule.reference) could not be evaluated (\(detail)); denied because its failurePolicy is Fail"
-                    take(.deny, reference: rule.reference, message: message, mode: mode)
+                    take(.deny, reference: rule.reference, message: rule.failureMessage(detail), mode: mode)
                 }
             default:
                 results.append(.init(rule: rule.reference, action: rule.action, mode: mode, status: status))
@@ -274,18 +276,22 @@ private struct Evaluation: ~Copyable {
 
     /// Takes an action into the decision: a matched rule's (`rule`, whose review or mask spec
     /// it reads), or the denial of a policy that failed. `notEnforced` is the rule's precomputed
-    /// `notEnforcedSuffix`, when it has one. The rule is passed by reference: its `AccessPolicy.Rule`
-    /// is a large value, copied field by field when passed on its own.
+    /// `notEnforcedSuffix`, when it has one, and `warning` the message with it already appended
+    /// (the rule's `defaultWarning`, when the message is its default). The rule is passed by
+    /// reference: its `AccessPolicy.Rule` is a large value, copied field by field when passed on
+    /// its own.
     private mutating func take(
         _ action: AccessPolicy.Action, of rule: CompiledPolicy.CompiledRule? = nil,
-        reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode, notEnforced: String? = nil
+        reference: Decision.RuleReference, message: String, mode: AccessPolicy.Mode, notEnforced: String? = nil,
+        warning: String? = nil
     ) {
         switch (mode, action) {
         case (.audit, _):
             return
         case (.warn, .deny), (.warn, .review), (.warn, .warn), (.enforce, .warn):
             guard mode == .warn && action != .warn else { return warnings.append(message) }
-            warnings.append(message + (notEnforced ?? CompiledPolicy.CompiledRule.notEnforcedSuffix(reference)))
+            warnings.append(
+                warning ?? message + (notEnforced ?? CompiledPolicy.CompiledRule.notEnforcedSuffix(reference)))
         case (.warn, .mask):
             warnings.append("\(reference) would mask this response (mode Warn)")
         case (.warn, .mutate):
@@ -320,13 +326,16 @@ private struct Evaluation: ~Copyable {
         return .success(Decision.Mutation(rule: rule.reference, operations: operations))
     }
 
-    private mutating func message(for rule: CompiledPolicy.CompiledRule, _ request: RequestAttributes) -> String {
+    /// A matched rule's message, and whether it is the rule's `defaultMessage`.
+    private mutating func message(
+        for rule: CompiledPolicy.CompiledRule, _ request: RequestAttributes
+    ) -> (text: String, isDefault: Bool) {
         if let program = rule.messageExpression, case .success(.string(let text)) = run(program, for: request),
             !text.isEmpty
         {
-            return text
+            return (text, false)
         }
-        return rule.defaultMessage
+        return (rule.defaultMessage, true)
     }
 
     private mutating func skip(_ compiled: CompiledPolicy) {
@@ -376,7 +385,7 @@ private struct Evaluation: ~Copyable {
         defer { swap(&slots, &scratchSlots) }
         do {
             let (value, cost) = try program.evaluateWithCost(
-                costLimit: costLimit, scratch: &slots, values: { bindings.value(of: $0, for: request) })
+                costLimit: costLimit, scratch: &slots, inputs: { bindings.value(of: $0, for: request) })
             costSpent += cost
             return .success(value)
         } catch {
@@ -513,18 +522,24 @@ extension AccessPolicy.Match {
 
     /// Whether the request's resource, verb and operation are among those selected.
     func kindsMatch(_ request: RequestAttributes) -> Bool {
-        if !resources.isEmpty,
-            !resources.contains(where: {
-                $0.matches(group: request.group, resource: request.resource, subresource: request.subresource)
-            })
-        {
-            return false
-        }
-        if !verbs.isEmpty, !verbs.contains(where: { $0.matches(request.verb) }) { return false }
+        guard
+            kindsMatch(
+                group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb)
+        else { return false }
         if !operations.isEmpty {
             guard let operation = request.operation, operations.contains(operation) else { return false }
         }
         return true
+    }
+
+    /// Whether a request with this resource and verb is among those selected, whatever its operation.
+    func kindsMatch(group: String, resource: String, subresource: String, verb: String) -> Bool {
+        if !resources.isEmpty,
+            !resources.contains(where: { $0.matches(group: group, resource: resource, subresource: subresource) })
+        {
+            return false
+        }
+        return verbs.isEmpty || verbs.contains(where: { $0.matches(verb) })
     }
 
     /// Whether one of the namespace globs matches `namespace`.

@@ -5,28 +5,20 @@ extension RequestAttributes {
     // `CELEnvironment.portcullisPolicy`. Maps are built from fields in ascending key order, the
     // order `CELMap(_:)` sorts a dictionary into, so iterating over them gives the same order.
 
-    private static let userKeys: [CELValue] = ["extra", "groups", "name", "uid"]
-    private static let resourceKeys: [CELValue] = ["group", "resource", "version"]
-    private static let requestKeys: [CELValue] = [
-        "groups", "name", "namespace", "operation", "resource", "source", "subresource", "user", "verb",
-    ]
-    private static let requestKeysWithLabels: [CELValue] = [
-        "groups", "name", "namespace", "namespaceLabels", "operation", "resource", "source", "subresource", "user",
-        "verb",
-    ]
-    private static let execKeys: [CELValue] = ["command", "container", "line", "stdin", "tty"]
+    // The records' keys are those of `CELRecordShape.request`, `.user`, `.resource` and `.exec`.
 
     /// The `request` variable.
     var celRequest: CELValue {
         let groups = CELValue.list(user.groups.map(CELValue.string))
         let extra = user.extra.isEmpty ? CELMap.empty : CELMap(user.extra.mapValues { .list($0.map(CELValue.string)) })
         let userValue = CELMap(
-            recordKeys: Self.userKeys, values: [.map(extra), groups, .string(user.name), .string(user.uid)])
+            shape: .user, values: [.map(extra), groups, .string(user.name), .string(user.uid)])
         let resourceValue = CELMap(
-            recordKeys: Self.resourceKeys, values: [.string(group), .string(resource), .string(version)])
+            shape: .resource, values: [.string(group), .string(resource), .string(version)])
         // Appended one by one into the final capacity: no array literal to allocate and copy.
         var values: [CELValue] = []
-        values.reserveCapacity(namespaceLabels == nil ? Self.requestKeys.count : Self.requestKeysWithLabels.count)
+        let shape = namespaceLabels == nil ? CELRecordShape.request : .requestWithLabels
+        values.reserveCapacity(shape.keys.count)
         values.append(groups)
         values.append(.string(name))
         values.append(.string(namespace))
@@ -37,8 +29,7 @@ extension RequestAttributes {
         values.append(.string(subresource))
         values.append(.map(userValue))
         values.append(.string(verb))
-        return .map(
-            CELMap(recordKeys: namespaceLabels == nil ? Self.requestKeys : Self.requestKeysWithLabels, values: values))
+        return .map(CELMap(shape: shape, values: values))
     }
 
     /// The `exec` variable, when the request is an exec or attach.
@@ -46,7 +37,7 @@ extension RequestAttributes {
         exec.map { exec in
             .map(
                 CELMap(
-                    recordKeys: Self.execKeys,
+                    shape: .exec,
                     values: [
                         .list(exec.command.map(CELValue.string)), .string(exec.container), .string(exec.line),
                         .bool(exec.stdin), .bool(exec.tty),
@@ -85,8 +76,47 @@ struct RequestBindings {
     private var requestValue: CELValue?
     private var execValue: CELValue??
     private var nowValue: CELValue??
+    /// `request.user.groups`, which several expressions of a request read.
+    private var groupsValue: CELValue?
 
     init(now: Date) { self.now = now }
+
+    /// What a program asks for: a variable, or a request path read from the request in place
+    /// rather than from the variable's record.
+    mutating func value(of input: CELInput, for request: RequestAttributes) -> CELValue? {
+        switch input {
+        case .variable(let name): value(of: name, for: request)
+        case .path(let path): value(at: path, for: request)
+        }
+    }
+
+    /// The value `path` selects from the variables `celRequest` and `celExec` build (a test
+    /// compares them); nil for an `exec` path when the request has no exec, as `exec` is unbound.
+    mutating func value(at path: CELRequestPath, for request: RequestAttributes) -> CELValue? {
+        switch path {
+        case .requestGroups, .requestUserGroups:
+            if let groupsValue { return groupsValue }
+            let groups = CELValue.list(request.user.groups.map(CELValue.string))
+            groupsValue = groups
+            return groups
+        case .requestName: return .string(request.name)
+        case .requestNamespace: return .string(request.namespace)
+        case .requestOperation: return .string(request.operation?.rawValue ?? "")
+        case .requestSource: return .string(request.source.rawValue)
+        case .requestSubresource: return .string(request.subresource)
+        case .requestVerb: return .string(request.verb)
+        case .requestUserName: return .string(request.user.name)
+        case .requestUserUID: return .string(request.user.uid)
+        case .requestResourceGroup: return .string(request.group)
+        case .requestResourceResource: return .string(request.resource)
+        case .requestResourceVersion: return .string(request.version)
+        case .execCommand: return request.exec.map { .list($0.command.map(CELValue.string)) }
+        case .execContainer: return request.exec.map { .string($0.container) }
+        case .execLine: return request.exec.map { .string($0.line) }
+        case .execStdin: return request.exec.map { .bool($0.stdin) }
+        case .execTty: return request.exec.map { .bool($0.tty) }
+        }
+    }
 
     /// The value of the variable `name` for `request` (always the same request), or nil when it
     /// has none.

@@ -365,4 +365,28 @@ struct PolicyEngineTests {
         #expect(results.map(\.rule.policy) == ["prod", "dev", "prod-again", "swapped", "prod-last"])
         #expect(results.map(\.status) == [.notMatched, .matched, .notMatched, .matched, .notMatched])
     }
+
+    @Test("kind checks answered by the index give the decisions the checks give, operations included")
+    func indexedKindAnswers() throws {
+        let engine = try Self.engine(
+            Self.policy(
+                "literal", match: "{resources: [pods, deployments.apps], verbs: [get, update]}",
+                rules: "      - {name: r, action: Deny, message: no}")
+                + Self.policy(
+                    "operations", match: "{resources: [deployments.apps], verbs: [update], operations: [CREATE]}",
+                    rules: "      - {name: r, action: Review, message: ask, review: {approvers: {groups: [sre]}}}"))
+        let cases: [(String, String, String, AccessPolicy.Operation?, Decision.Outcome)] = [
+            ("", "pods", "get", nil, .deny), ("", "pods", "list", nil, .allow), ("apps", "pods", "get", nil, .allow),
+            ("apps", "deployments", "update", .update, .deny), ("apps", "deployments", "update", .create, .deny),
+            ("", "deployments", "update", .create, .allow),
+        ]
+        for (group, resource, verb, operation, outcome) in cases {
+            let request = RequestAttributes(
+                user: Self.alice, verb: verb, operation: operation, group: group, resource: resource, namespace: "prod")
+            let decision = engine.evaluate(request)
+            #expect(decision.outcome == outcome, "\(group) \(resource) \(verb)")
+            let reviewed = decision.results.contains { $0.rule.policy == "operations" && $0.status == .matched }
+            #expect(reviewed == (operation == .create && group == "apps"), "\(group) \(resource) \(verb)")
+        }
+    }
 }

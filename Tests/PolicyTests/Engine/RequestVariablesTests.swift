@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Policy
@@ -43,6 +44,87 @@ struct RequestVariablesTests {
                 ]))
             #expect(request.celExec == exec)
             #expect(request.celExec?.debugDescription == exec.debugDescription)
+        }
+    }
+
+    static let execRequest = RequestAttributes(
+        user: user, verb: "create", resource: "pods", subresource: "exec", namespace: "prod", name: "web-0",
+        exec: .init(command: ["sh", "-c", "ls"], container: "app", tty: true, stdin: false, line: "ls"))
+    static let webhookRequest = RequestAttributes(
+        user: user, verb: "update", operation: .update, group: "apps", resource: "deployments", namespace: "prod",
+        name: "web", source: .webhook, namespaceLabels: ["env": "prod"])
+
+    @Test("every request path the engine answers in place is what it selects from the variable")
+    func pathsAsSelected() throws {
+        for request in [Self.execRequest, Self.webhookRequest] {
+            var bindings = RequestBindings(now: Date(timeIntervalSince1970: 0))
+            for path in CELRequestPath.allCases {
+                let variable = path.global == "request" ? request.celRequest : request.celExec
+                var selected: CELValue? = variable
+                for field in path.fields { selected = try selected.map { try CELAccess.select($0, field) } }
+                #expect(bindings.value(at: path, for: request) == selected, "\(path)")
+                #expect(
+                    bindings.value(at: path, for: request)?.debugDescription == selected?.debugDescription, "\(path)")
+            }
+        }
+    }
+
+    @Test(
+        "an expression over request paths gives the value and cost it gives over the variables",
+        arguments: [
+            "request.namespace == 'prod' && request.user.groups.exists(g, g.startsWith('sr'))",
+            "request.resource.resource + '/' + request.subresource + ' by ' + request.user.name",
+            "exec.line.startsWith('l') && exec.command.size() == 3 && exec.tty && !exec.stdin",
+            "request.user.groups.size() + request.groups.size()",
+            "request.namespace + string(request.user.extra.size())",
+            "request.operation + request.source + request.verb + request.name + request.resource.group",
+            "has(request.user.uid) && request.user.uid == '1001' && request.resource.version == 'v1'",
+            "exec.container + request.namespaceLabels.env",
+            "[{'namespace': 'x'}].exists(request, request.namespace == 'x') && request.namespace == 'prod'",
+        ])
+    func programsOverPaths(source: String) throws {
+        let program = try CELEnvironment.portcullisPolicy.compile(source)
+        for request in [Self.execRequest, Self.webhookRequest] {
+            var activation = CELActivation(["request": request.celRequest])
+            if let exec = request.celExec { activation["exec"] = exec }
+            let expected = Result { () throws(CELError) in try program.evaluateWithCost(activation) }
+            var bindings = RequestBindings(now: Date(timeIntervalSince1970: 0))
+            var scratch: [CELValue?] = []
+            let inPlace = Result { () throws(CELError) in
+                try program.evaluateWithCost(
+                    costLimit: CELCost.defaultLimit, scratch: &scratch,
+                    inputs: { bindings.value(of: $0, for: request) })
+            }
+            switch (expected, inPlace) {
+            case (.success(let a), .success(let b)):
+                #expect(a.value == b.value && a.cost == b.cost, "\(source)")
+            case (.failure(let a), .failure(let b)):
+                #expect(a.kind == b.kind && a.message == b.message, "\(source)")
+            default:
+                Issue.record("\(source): \(expected) against \(inPlace)")
+            }
+        }
+    }
+
+    @Test("field chains read shaped records by position, and give what selecting by name gives")
+    func shapedRecords() throws {
+        let request = Self.webhookRequest.celRequest
+        let chains = [
+            ["user", "groups"], ["namespace"], ["namespaceLabels", "env"], ["user", "missing"], ["verb", "x"],
+        ]
+        for fields in chains {
+            let chain = CELFieldChain(fields)
+            let expected = Result { () throws(CELError) in
+                var value = request
+                for field in fields { value = try CELAccess.select(value, field) }
+                return value
+            }
+            let selected = Result { () throws(CELError) in try chain.select(from: request) }
+            switch (expected, selected) {
+            case (.success(let a), .success(let b)): #expect(a == b, "\(fields)")
+            case (.failure(let a), .failure(let b)): #expect(a.message == b.message, "\(fields)")
+            default: Issue.record("\(fields): \(expected) against \(selected)")
+            }
         }
     }
 }
