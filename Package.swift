@@ -43,8 +43,6 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
-        // glibc's malloc_trim, so that memory freed by closed connections goes back to the system.
-        .systemLibrary(name: "CMalloc"),
         .target(
             name: "SPDY",
             dependencies: [
@@ -63,7 +61,7 @@ let package = Package(
         .target(
             name: "KubeProxy",
             dependencies: [
-                "SPDY", "Policy", "CMalloc",
+                "SPDY", "Policy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -52,8 +52,6 @@ public final class ProxyServer: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox<ServerQuiescingHelper?>(nil)
-    private let freedMemory = FreedMemoryReturner()
-    private let freedMemoryTask = NIOLockedValueBox<RepeatedTask?>(nil)
 
     /// `approvals`: where Review decisions wait (``ClusterApprovals`` or ``LocalApprovals``); nil:
     /// Review answers 403 without filing a request.
@@ -99,7 +97,6 @@ public final class ProxyServer: Sendable {
         let gate = self.gate
         let pool = self.pool
         let services = self.services
-        let freedMemory = self.freedMemory
         let timeouts = ProxyConnectionHandler.Timeouts(
             idle: TimeAmount(configuration.idleTimeout), keepAlive: TimeAmount(configuration.keepAliveTimeout))
         let channel = try await ServerBootstrap(group: group)
@@ -111,13 +108,11 @@ public final class ProxyServer: Sendable {
                 }
             }
             .childChannelInitializer { channel in
-                channel.closeFuture.whenComplete { _ in freedMemory.connectionClosed() }
-                return channel.eventLoop.makeCompletedFuture {
+                channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     // First, so that TLS bytes count: a client mid-handshake is not idle.
                     try sync.addHandler(IdleStateHandler(readTimeout: timeouts.checkInterval), name: "idle")
                     try sync.addHandler(NIOSSLServerHandler(context: tls))
-                    try sync.addHandler(SmallReadCopyHandler())
                     try sync.addHandler(
                         ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
                         name: "http-decoder")
@@ -134,7 +129,6 @@ public final class ProxyServer: Sendable {
             .bind(host: configuration.host, port: configuration.port)
             .get()
         state.withLockedValue { $0 = quiesce }
-        freedMemoryTask.withLockedValue { $0 = freedMemory.start(on: group.next()) }
         let port = channel.localAddress?.port ?? configuration.port
         logger.info("proxy serving", metadata: ["address": "https://\(configuration.host):\(port)"])
         return port
@@ -168,10 +162,6 @@ public final class ProxyServer: Sendable {
             }
         }
         state.withLockedValue { $0 = nil }
-        freedMemoryTask.withLockedValue { task in
-            task?.cancel()
-            task = nil
-        }
     }
 
     /// Polls `done` until it holds or `limit` passes: a shutdown is rare and not in a hurry.
