@@ -36,8 +36,7 @@
 #   BENCH_SESSION_BATCH   sessions started at once (default 20; 2 cores start 200 kubectls slowly)
 #   BENCH_SESSION_KUBECTL kubectl version for the sessions (default 1.33)
 #   BENCH_SESSION_SETTLE  seconds the open sessions sit idle before the "idle" RSS (default 30: the
-#                         proxy's 15 s keep-alive timeout closes kubectl's unused first connections, and
-#                         within 10 s more the proxy hands the memory they freed back to the system)
+#                         proxy's 15 s keep-alive timeout has closed kubectl's unused first connections)
 #   BENCH_PERF            1: after the matrix, profile Portcullis with `perf record` during one exec
 #                         (recordings on, and off) and one port-forward transfer per kubectl, and
 #                         write the hottest symbols next to the report
