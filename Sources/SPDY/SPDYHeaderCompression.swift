@@ -30,3 +30,45 @@ public struct SPDYHeaderCompressionParameters: Hashable, Sendable {
     /// zlib's defaults at level 9: byte-identical to the C-zlib blocks of protocols.md §9.4.
     public static let standard = SPDYHeaderCompressionParameters(level: 9, windowBits: 15, memoryLevel: 8)
 }
+
+/// The z_stream handling both header contexts share. zlib keeps a pointer back to its z_stream,
+/// so each one lives at a heap address of its own for as long as zlib's state does.
+extension UnsafeMutablePointer where Pointee == z_stream {
+    static func allocateZStream() -> Self {
+        let stream = Self.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        return stream
+    }
+
+    /// Frees the z_stream; `end` (deflateEnd or inflateEnd) first releases zlib's state, if it
+    /// was initialized.
+    func freeZStream(ending end: ((Self) -> Int32)? = nil) {
+        _ = end?(self)
+        deinitialize(count: 1)
+        deallocate()
+    }
+
+    /// Runs `body` with `input` as zlib's input; zlib keeps no pointer to it afterwards.
+    func feeding<Result>(_ input: UnsafeRawBufferPointer, _ body: () -> Result) -> Result {
+        pointee.next_in = UnsafeMutablePointer<Bytef>(
+            mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        pointee.avail_in = uInt(input.count)
+        defer {
+            pointee.next_in = nil
+            pointee.avail_in = 0
+        }
+        return body()
+    }
+
+    /// The window of uncompressed bytes, read with deflateGetDictionary or inflateGetDictionary
+    /// (a nil buffer asks for the length).
+    func window(reading get: (Self, UnsafeMutablePointer<Bytef>?, UnsafeMutablePointer<uInt>) -> Int32) -> [UInt8] {
+        var length: uInt = 0
+        _ = get(self, nil, &length)
+        return [UInt8](unsafeUninitializedCapacity: Int(length)) { buffer, count in
+            var copied = length
+            _ = get(self, buffer.baseAddress, &copied)
+            count = Int(copied)
+        }
+    }
+}

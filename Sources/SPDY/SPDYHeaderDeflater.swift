@@ -30,14 +30,10 @@ public final class SPDYHeaderDeflater {
     public func compress(_ block: ByteBuffer, into output: inout ByteBuffer) throws(SPDYError) {
         do throws(SPDYError) {
             let stream = try openStream()
-            defer {
-                deflateEnd(stream)
-                stream.deinitialize(count: 1)
-                stream.deallocate()
-            }
+            defer { stream.freeZStream(ending: deflateEnd) }
             let status = Self.deflateSyncFlush(stream, block, into: &output)
             guard status == Z_OK else { throw SPDYError(.headerCompressionFailed, "deflate returned \(status)") }
-            state = .between(window: Self.window(of: stream))
+            state = .between(window: stream.window { deflateGetDictionary($0, $1, $2) })
         } catch {
             state = .failed(error)
             throw error
@@ -58,23 +54,18 @@ public final class SPDYHeaderDeflater {
         case .failed(let error):
             throw error
         }
-        // zlib keeps a pointer back to its z_stream, so it needs a stable heap address.
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
+        let stream = UnsafeMutablePointer<z_stream>.allocateZStream()
         let status = czlib_deflateInit2(
             stream, parameters.level, Z_DEFLATED, windowBits, parameters.memoryLevel, Z_DEFAULT_STRATEGY)
         guard status == Z_OK else {
-            stream.deinitialize(count: 1)
-            stream.deallocate()
+            stream.freeZStream()
             throw SPDYError(.headerCompressionFailed, "deflateInit2 returned \(status)")
         }
         let dictionaryStatus = dictionary.withUnsafeBufferPointer {
             deflateSetDictionary(stream, $0.baseAddress, uInt($0.count))
         }
         guard dictionaryStatus == Z_OK else {
-            deflateEnd(stream)
-            stream.deinitialize(count: 1)
-            stream.deallocate()
+            stream.freeZStream(ending: deflateEnd)
             throw SPDYError(.headerCompressionFailed, "deflateSetDictionary returned \(dictionaryStatus)")
         }
         return stream
@@ -84,42 +75,26 @@ public final class SPDYHeaderDeflater {
         _ stream: UnsafeMutablePointer<z_stream>, _ block: ByteBuffer, into output: inout ByteBuffer
     ) -> Int32 {
         block.withUnsafeReadableBytes { input in
-            stream.pointee.next_in = UnsafeMutablePointer(
-                mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            stream.pointee.avail_in = uInt(input.count)
-            defer {
-                stream.pointee.next_in = nil
-                stream.pointee.avail_in = 0
-            }
-            while true {
-                var status = Z_OK
-                var filledOutput = false
-                output.writeWithUnsafeMutableBytes(minimumWritableBytes: input.count + 64) { space in
-                    stream.pointee.next_out = space.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                    stream.pointee.avail_out = uInt(space.count)
-                    status = deflate(stream, Z_SYNC_FLUSH)
-                    filledOutput = stream.pointee.avail_out == 0
-                    let written = space.count - Int(stream.pointee.avail_out)
-                    stream.pointee.next_out = nil
-                    stream.pointee.avail_out = 0
-                    return written
+            stream.feeding(input) {
+                while true {
+                    var status = Z_OK
+                    var filledOutput = false
+                    output.writeWithUnsafeMutableBytes(minimumWritableBytes: input.count + 64) { space in
+                        stream.pointee.next_out = space.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                        stream.pointee.avail_out = uInt(space.count)
+                        status = deflate(stream, Z_SYNC_FLUSH)
+                        filledOutput = stream.pointee.avail_out == 0
+                        let written = space.count - Int(stream.pointee.avail_out)
+                        stream.pointee.next_out = nil
+                        stream.pointee.avail_out = 0
+                        return written
+                    }
+                    // Z_BUF_ERROR only means "no progress possible", e.g. a repeated flush.
+                    guard status == Z_OK || status == Z_BUF_ERROR else { return status }
+                    // The sync flush is complete once deflate stops short of filling the output space.
+                    if !filledOutput { return Z_OK }
                 }
-                // Z_BUF_ERROR only means "no progress possible", e.g. a repeated flush.
-                guard status == Z_OK || status == Z_BUF_ERROR else { return status }
-                // The sync flush is complete once deflate stops short of filling the output space.
-                if !filledOutput { return Z_OK }
             }
-        }
-    }
-
-    /// The most recent uncompressed bytes zlib can still refer back to.
-    private static func window(of stream: UnsafeMutablePointer<z_stream>) -> [UInt8] {
-        var length: uInt = 0
-        deflateGetDictionary(stream, nil, &length)
-        return [UInt8](unsafeUninitializedCapacity: Int(length)) { buffer, count in
-            var copied = length
-            deflateGetDictionary(stream, buffer.baseAddress, &copied)
-            count = Int(copied)
         }
     }
 }

@@ -47,7 +47,7 @@ public final class SPDYHeaderInflater {
             let position = stream.pointee.data_type
             // 128: stopped at a block boundary; 64: in the final block; 0–7: bits left unused.
             if position & 128 != 0, position & (64 | 7) == 0 {
-                state = .between(window: Self.window(of: stream))
+                state = .between(window: stream.window { inflateGetDictionary($0, $1, $2) })
                 Self.release(stream)
             } else {
                 state = .live(stream)
@@ -70,13 +70,11 @@ public final class SPDYHeaderInflater {
         case .between(let saved): window = saved
         case .failed(let error): throw error
         }
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
+        let stream = UnsafeMutablePointer<z_stream>.allocateZStream()
         // Raw (negative bits) to continue a stream whose zlib header was read by an earlier context.
         let status = czlib_inflateInit2(stream, window == nil ? 15 : -15)
         guard status == Z_OK else {
-            stream.deinitialize(count: 1)
-            stream.deallocate()
+            stream.freeZStream()
             let error = SPDYError(.headerDecompressionFailed, "inflateInit2 returned \(status)")
             state = .failed(error)
             throw error
@@ -97,20 +95,7 @@ public final class SPDYHeaderInflater {
     }
 
     private static func release(_ stream: UnsafeMutablePointer<z_stream>) {
-        inflateEnd(stream)
-        stream.deinitialize(count: 1)
-        stream.deallocate()
-    }
-
-    /// The uncompressed bytes later blocks may refer back to: all of them up to 32 KiB.
-    private static func window(of stream: UnsafeMutablePointer<z_stream>) -> [UInt8] {
-        var length: uInt = 0
-        inflateGetDictionary(stream, nil, &length)
-        return [UInt8](unsafeUninitializedCapacity: Int(length)) { buffer, count in
-            var copied = length
-            inflateGetDictionary(stream, buffer.baseAddress, &copied)
-            count = Int(copied)
-        }
+        stream.freeZStream(ending: inflateEnd)
     }
 
     private enum Step {
@@ -123,65 +108,61 @@ public final class SPDYHeaderInflater {
     ) throws(SPDYError) -> ByteBuffer {
         var output = ByteBufferAllocator().buffer(capacity: min(maxOutput + 1, max(256, compressed.readableBytes * 4)))
         let outcome: SPDYError? = compressed.withUnsafeReadableBytes { input in
-            stream.pointee.next_in = UnsafeMutablePointer(
-                mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            stream.pointee.avail_in = uInt(input.count)
-            defer {
-                stream.pointee.next_in = nil
-                stream.pointee.avail_in = 0
-            }
-            while true {
-                // Offer at most one byte more than allowed, so a bomb is caught after inflating maxOutput + 1.
-                let allowance = maxOutput + 1 - output.readableBytes
-                if allowance <= 0 {
-                    return SPDYError(
-                        .decompressedHeaderBlockTooLarge, "header block inflates beyond \(maxOutput) bytes")
-                }
-                let chunk = min(allowance, max(1024, output.readableBytes))
-                var step = Step.progress
-                output.writeWithUnsafeMutableBytes(minimumWritableBytes: chunk) { space in
-                    let offered = min(space.count, allowance)
-                    stream.pointee.next_out = space.baseAddress?.assumingMemoryBound(to: Bytef.self)
-                    stream.pointee.avail_out = uInt(offered)
-                    let status = inflate(stream, Z_SYNC_FLUSH)
-                    let remainingOut = Int(stream.pointee.avail_out)
-                    stream.pointee.next_out = nil
-                    stream.pointee.avail_out = 0
-                    switch status {
-                    case Z_NEED_DICT: step = .needDictionary
-                    case Z_OK where stream.pointee.avail_in == 0 && remainingOut > 0: step = .done
-                    case Z_OK: step = .progress
-                    // No progress possible: normal once all input is consumed (§1.4 rule 5).
-                    case Z_BUF_ERROR where stream.pointee.avail_in == 0: step = .done
-                    case Z_BUF_ERROR where remainingOut == 0: step = .progress
-                    default: step = .failed(status)
-                    }
-                    return offered - remainingOut
-                }
-                switch step {
-                case .progress:
-                    continue
-                case .done:
-                    if output.readableBytes > maxOutput {
+            stream.feeding(input) { () -> SPDYError? in
+                while true {
+                    // Offer at most one byte more than allowed, so a bomb is caught after inflating maxOutput + 1.
+                    let allowance = maxOutput + 1 - output.readableBytes
+                    if allowance <= 0 {
                         return SPDYError(
                             .decompressedHeaderBlockTooLarge, "header block inflates beyond \(maxOutput) bytes")
                     }
-                    return nil
-                case .needDictionary:
-                    guard stream.pointee.adler == uLong(SPDYHeaderDictionary.adler32) else {
-                        let id = String(stream.pointee.adler, radix: 16)
-                        return SPDYError(.headerDecompressionFailed, "zlib stream wants dictionary \(id), not e3c6a7c2")
+                    let chunk = min(allowance, max(1024, output.readableBytes))
+                    var step = Step.progress
+                    output.writeWithUnsafeMutableBytes(minimumWritableBytes: chunk) { space in
+                        let offered = min(space.count, allowance)
+                        stream.pointee.next_out = space.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                        stream.pointee.avail_out = uInt(offered)
+                        let status = inflate(stream, Z_SYNC_FLUSH)
+                        let remainingOut = Int(stream.pointee.avail_out)
+                        stream.pointee.next_out = nil
+                        stream.pointee.avail_out = 0
+                        switch status {
+                        case Z_NEED_DICT: step = .needDictionary
+                        case Z_OK where stream.pointee.avail_in == 0 && remainingOut > 0: step = .done
+                        case Z_OK: step = .progress
+                        // No progress possible: normal once all input is consumed (§1.4 rule 5).
+                        case Z_BUF_ERROR where stream.pointee.avail_in == 0: step = .done
+                        case Z_BUF_ERROR where remainingOut == 0: step = .progress
+                        default: step = .failed(status)
+                        }
+                        return offered - remainingOut
                     }
-                    let status = SPDYHeaderDictionary.bytes.withUnsafeBufferPointer {
-                        inflateSetDictionary(stream, $0.baseAddress, uInt($0.count))
+                    switch step {
+                    case .progress:
+                        continue
+                    case .done:
+                        if output.readableBytes > maxOutput {
+                            return SPDYError(
+                                .decompressedHeaderBlockTooLarge, "header block inflates beyond \(maxOutput) bytes")
+                        }
+                        return nil
+                    case .needDictionary:
+                        guard stream.pointee.adler == uLong(SPDYHeaderDictionary.adler32) else {
+                            let id = String(stream.pointee.adler, radix: 16)
+                            return SPDYError(
+                                .headerDecompressionFailed, "zlib stream wants dictionary \(id), not e3c6a7c2")
+                        }
+                        let status = SPDYHeaderDictionary.bytes.withUnsafeBufferPointer {
+                            inflateSetDictionary(stream, $0.baseAddress, uInt($0.count))
+                        }
+                        guard status == Z_OK else {
+                            return SPDYError(.headerDecompressionFailed, "inflateSetDictionary returned \(status)")
+                        }
+                    case .failed(let status):
+                        let reason =
+                            status == Z_STREAM_END ? "the zlib stream ended (Z_FINISH is not allowed)" : "\(status)"
+                        return SPDYError(.headerDecompressionFailed, "inflate failed: \(reason)")
                     }
-                    guard status == Z_OK else {
-                        return SPDYError(.headerDecompressionFailed, "inflateSetDictionary returned \(status)")
-                    }
-                case .failed(let status):
-                    let reason =
-                        status == Z_STREAM_END ? "the zlib stream ended (Z_FINISH is not allowed)" : "\(status)"
-                    return SPDYError(.headerDecompressionFailed, "inflate failed: \(reason)")
                 }
             }
         }
