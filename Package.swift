@@ -43,6 +43,8 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        // O_DIRECT, which Swift's Glibc module leaves out (a GNU extension), for recordings.
+        .systemLibrary(name: "CFileIO"),
         .target(
             name: "SPDY",
             dependencies: [
@@ -61,7 +63,7 @@ let package = Package(
         .target(
             name: "KubeProxy",
             dependencies: [
-                "SPDY", "Policy",
+                "SPDY", "Policy", "CFileIO",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

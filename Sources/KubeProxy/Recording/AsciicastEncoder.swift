@@ -72,17 +72,17 @@ struct AsciicastEncoder: Sendable {
     /// (nearly all of it) goes from the frame to the line without a `String` in between.
     mutating func bytesLine(time: Double, code: EventCode, source: Source, bytes: some Collection<UInt8>) -> [UInt8] {
         guard !bytes.isEmpty else { return [] }
-        var decoder = decoders[source, default: IncrementalUTF8Decoder()]
-        defer { decoders[source] = decoder }
-        if decoder.isEmpty,
-            let line = bytes.withContiguousStorageIfAvailable({ buffer -> [UInt8]? in
-                let (quotedCount, isASCII) = JSONStringEscaping.measure(buffer)
-                guard isASCII else { return nil }
-                return Self.eventLine(time: time, code: code, data: buffer, quotedCount: quotedCount)
-            }), let line
-        {
+        if let line = bytes.withContiguousStorageIfAvailable({ buffer -> [UInt8]? in
+            guard let line = asciiLine(time: time, code: code, source: source, bytes: buffer) else { return nil }
+            return [UInt8](unsafeUninitializedCapacity: line.count + JSONStringEscaping.slack) { out, count in
+                line.write(to: UnsafeMutableRawPointer(out.baseAddress!))
+                count = line.count
+            }
+        }), let line {
             return line
         }
+        var decoder = decoders[source, default: IncrementalUTF8Decoder()]
+        defer { decoders[source] = decoder }
         var text = decoder.decode(bytes)
         guard !text.isEmpty else { return [] }
         return text.withUTF8 {
@@ -90,20 +90,46 @@ struct AsciicastEncoder: Sendable {
         }
     }
 
+    /// An event line for ASCII bytes, measured and not written yet, so that the caller chooses
+    /// where it is built. Valid while `data` is.
+    struct ASCIILine {
+        let prefix: [UInt8]
+        let data: UnsafeBufferPointer<UInt8>
+        let quotedCount: Int
+
+        /// The line's length; ``write(to:)`` needs `JSONStringEscaping.slack` bytes of room more.
+        var count: Int { prefix.count + quotedCount + 2 }
+
+        func write(to out: UnsafeMutableRawPointer) {
+            prefix.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            let end = prefix.count + JSONStringEscaping.write(data, to: out + prefix.count)
+            out.storeBytes(of: UInt8(ascii: "]"), toByteOffset: end, as: UInt8.self)
+            out.storeBytes(of: UInt8(ascii: "\n"), toByteOffset: end + 1, as: UInt8.self)
+        }
+    }
+
+    /// The line for `bytes` when they are all ASCII (nearly all output is) and no character is
+    /// pending on `source`; otherwise nil, and ``bytesLine(time:code:source:bytes:)`` decodes.
+    func asciiLine(time: Double, code: EventCode, source: Source, bytes: UnsafeBufferPointer<UInt8>) -> ASCIILine? {
+        guard !bytes.isEmpty, decoders[source]?.isEmpty ?? true else { return nil }
+        let (quotedCount, isASCII) = JSONStringEscaping.measure(bytes)
+        guard isASCII else { return nil }
+        return ASCIILine(prefix: Self.linePrefix(time: time, code: code), data: bytes, quotedCount: quotedCount)
+    }
+
+    private static func linePrefix(time: Double, code: EventCode) -> [UInt8] {
+        Array(("[" + formatTime(time) + "," + AsciicastValue.quote(code.rawValue) + ",").utf8)
+    }
+
     /// `[time,"code","data"]` and a newline, for `data` that is valid UTF-8 and `quotedCount` long
     /// once quoted.
     private static func eventLine(
         time: Double, code: EventCode, data: UnsafeBufferPointer<UInt8>, quotedCount: Int
     ) -> [UInt8] {
-        let prefix = Array(("[" + formatTime(time) + "," + AsciicastValue.quote(code.rawValue) + ",").utf8)
-        let length = prefix.count + quotedCount + 2
-        return [UInt8](unsafeUninitializedCapacity: length + JSONStringEscaping.slack) { out, count in
-            let base = UnsafeMutableRawPointer(out.baseAddress!)
-            prefix.withUnsafeBytes { base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            let end = prefix.count + JSONStringEscaping.write(data, to: base + prefix.count)
-            out[end] = UInt8(ascii: "]")
-            out[end + 1] = UInt8(ascii: "\n")
-            count = end + 2
+        let line = ASCIILine(prefix: linePrefix(time: time, code: code), data: data, quotedCount: quotedCount)
+        return [UInt8](unsafeUninitializedCapacity: line.count + JSONStringEscaping.slack) { out, count in
+            line.write(to: UnsafeMutableRawPointer(out.baseAddress!))
+            count = line.count
         }
     }
 

@@ -2,10 +2,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Appends to one recording file (an asciicast, a pcap) in the order bytes are handed over, writing
 /// on NIO's blocking-I/O pool behind the session rather than in its path.
 ///
@@ -26,14 +22,17 @@ final class RecordingFileWriter: Sendable {
 
     let path: String
     let backlogLimit: Int
-    private let descriptor: Int32
+    /// Locked by one write at a time (the `writing` flag already keeps writes apart).
+    private let appender: NIOLockedValueBox<RecordingFileAppender>
     private let threadPool: NIOThreadPool
     private let state = NIOLockedValueBox(State())
 
     private struct State {
-        var segments: [[UInt8]] = []
+        var segments: [RecordingSegment] = []
         /// Bytes handed over and not written yet.
         var backlog = 0
+        /// Bytes handed over since the file was created: the file offset of the next.
+        var handedOver = 0
         var writing = false
         var failure: String?
         var spaceWaiters: [CheckedContinuation<Void, Never>] = []
@@ -56,23 +55,19 @@ final class RecordingFileWriter: Sendable {
     }
 
     /// Creates the file (mode 0600, never overwriting one that exists); `kind` names it in the
-    /// error ("recording", "capture").
+    /// error ("recording", "capture"). `directIO` off keeps every write in the page cache.
     init(
-        path: String, kind: String, backlogLimit: Int = defaultBacklogLimit, threadPool: NIOThreadPool = .singleton
+        path: String, kind: String, backlogLimit: Int = defaultBacklogLimit, directIO: Bool = true,
+        threadPool: NIOThreadPool = .singleton
     ) throws {
-        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw SessionRecorder.RecordingError(
-                description: "cannot create the \(kind) \(path): \(String(cString: strerror(errno)))")
+        do {
+            appender = NIOLockedValueBox(try RecordingFileAppender(creating: path, directIO: directIO))
+        } catch {
+            throw SessionRecorder.RecordingError(description: "cannot create the \(kind) \(path): \(error)")
         }
         self.path = path
-        self.descriptor = descriptor
         self.backlogLimit = max(1, backlogLimit)
         self.threadPool = threadPool
-    }
-
-    deinit {
-        close(descriptor)
     }
 
     /// Whether a write failed: the file is incomplete, and later bytes are dropped.
@@ -80,17 +75,45 @@ final class RecordingFileWriter: Sendable {
 
     /// Hands `bytes` over to be written after everything handed over before.
     func enqueue(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
+        enqueue(.bytes(bytes))
+    }
+
+    /// Hands over `count` bytes that `build` writes at the address it is given (with room for
+    /// `scratch` bytes more, which it may overwrite). Bulk is built in place where the disk can
+    /// take it from without a copy (``PlacedRecordingBytes``); one producer at a time, or the
+    /// placement is wasted (never wrong: misplaced bytes are copied).
+    func enqueue(count: Int, scratch: Int = 0, build: (UnsafeMutableRawPointer) -> Void) {
+        guard count >= RecordingFileAppender.directWriteMinimum else {
+            enqueue(
+                [UInt8](unsafeUninitializedCapacity: count + scratch) { buffer, initialized in
+                    build(UnsafeMutableRawPointer(buffer.baseAddress!))
+                    initialized = count
+                })
+            return
+        }
+        let offset = state.withLockedValue { $0.handedOver }
+        let placed = PlacedRecordingBytes(
+            fileOffset: offset, count: count, scratch: scratch, blockSize: RecordingFileAppender.defaultBlockSize)
+        build(placed.start)
+        enqueue(.placed(placed))
+    }
+
+    private func enqueue(_ segment: RecordingSegment) {
+        guard segment.count > 0 else { return }
         let startWriting = state.withLockedValue { state -> Bool in
             guard state.failure == nil else { return false }
-            if let last = state.segments.indices.last,
-                state.segments[last].count + bytes.count <= Self.segmentMergeLimit
+            if case .bytes(let bytes) = segment, let last = state.segments.indices.last,
+                case .bytes(var merged) = state.segments[last],
+                merged.count + bytes.count <= Self.segmentMergeLimit
             {
-                state.segments[last] += bytes
+                state.segments[last] = .bytes([])  // keeps `merged` unique: appended in place
+                merged += bytes
+                state.segments[last] = .bytes(merged)
             } else {
-                state.segments.append(bytes)
+                state.segments.append(segment)
             }
-            state.backlog += bytes.count
+            state.backlog += segment.count
+            state.handedOver += segment.count
             guard !state.writing else { return false }
             state.writing = true
             return true
@@ -125,60 +148,66 @@ final class RecordingFileWriter: Sendable {
     /// Writes everything handed over, then syncs the file to disk.
     func synchronize() async {
         await flush()
-        let descriptor = self.descriptor
-        _ = try? await threadPool.runIfActive { fsync(descriptor) }
+        let appender = self.appender
+        _ = try? await threadPool.runIfActive { appender.withLockedValue { $0.synchronize() } }
+    }
+
+    private enum Step {
+        case write([RecordingSegment])
+        /// Nothing is pending: the appender's held bytes go to the file before anyone is told
+        /// that everything is written.
+        case completeFile
+        case finish([CheckedContinuation<Void, Never>])
     }
 
     /// The pool's loop: writes batches until nothing is pending.
     private func writePending(poolState: NIOThreadPool.WorkItemState) {
         var failure: String? = poolState == .cancelled ? "the I/O thread pool has stopped" : nil
+        var fileComplete = true
         while true {
-            let (batch, waiters) = state.withLockedValue { state -> ([[UInt8]], [CheckedContinuation<Void, Never>]) in
+            let step = state.withLockedValue { state -> Step in
                 if let failure {
                     state.failure = state.failure ?? failure
                     state.segments = []
                     state.backlog = 0
                 }
-                guard !state.segments.isEmpty else {
-                    state.writing = false
-                    return ([], state.takeWaiters(limit: backlogLimit))
+                if !state.segments.isEmpty {
+                    defer { state.segments = [] }
+                    return .write(state.segments)
                 }
-                defer { state.segments = [] }
-                return (state.segments, [])
+                if !fileComplete { return .completeFile }
+                state.writing = false
+                return .finish(state.takeWaiters(limit: backlogLimit))
             }
-            guard !batch.isEmpty else {
+            switch step {
+            case .write(let batch):
+                if failure == nil {
+                    do {
+                        try appender.withLockedValue { try $0.append(batch) }
+                    } catch {
+                        failure = "\(error)"
+                    }
+                }
+                fileComplete = false
+                let written = batch.reduce(0) { $0 + $1.count }
+                let ready = state.withLockedValue { state in
+                    state.backlog -= written
+                    return state.takeWaiters(limit: backlogLimit)
+                }
+                for waiter in ready { waiter.resume() }
+            case .completeFile:
+                if failure == nil {
+                    do {
+                        try appender.withLockedValue { try $0.writeHeldBytes() }
+                    } catch {
+                        failure = "\(error)"
+                    }
+                }
+                fileComplete = true
+            case .finish(let waiters):
                 for waiter in waiters { waiter.resume() }
                 return
             }
-            var written = 0
-            for segment in batch where failure == nil {
-                if let error = Self.writeAll(segment, to: descriptor) {
-                    failure = error
-                } else {
-                    written += segment.count
-                }
-            }
-            let ready = state.withLockedValue { state in
-                state.backlog -= written
-                return state.takeWaiters(limit: backlogLimit)
-            }
-            for waiter in ready { waiter.resume() }
-        }
-    }
-
-    /// Writes all of `bytes` (retrying short writes and interrupts); the error text when that fails.
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> String? {
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let result = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    return String(cString: strerror(errno))
-                }
-                offset += result
-            }
-            return nil
         }
     }
 }

@@ -102,7 +102,18 @@ actor SessionRecorder: RemoteCommandObserver {
     private func record(_ data: ByteBuffer, code: AsciicastEncoder.EventCode, source: AsciicastEncoder.Source) async {
         let time = elapsed
         writer.enqueue(Array(headerIfNeeded(size: nil).utf8))
-        writer.enqueue(encoder.bytesLine(time: time, code: code, source: source, bytes: data.readableBytesView))
+        // ASCII (nearly all output) is escaped straight into the memory it is written from.
+        let built = data.withUnsafeReadableBytes { raw -> Bool in
+            let bytes = raw.assumingMemoryBound(to: UInt8.self)
+            guard let line = encoder.asciiLine(time: time, code: code, source: source, bytes: bytes) else {
+                return false
+            }
+            writer.enqueue(count: line.count, scratch: JSONStringEscaping.slack, build: line.write(to:))
+            return true
+        }
+        if !built {
+            writer.enqueue(encoder.bytesLine(time: time, code: code, source: source, bytes: data.readableBytesView))
+        }
         await writer.waitForSpace()
     }
 

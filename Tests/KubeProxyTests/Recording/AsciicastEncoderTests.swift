@@ -71,6 +71,69 @@ struct AsciicastEncoderTests {
         }
     }
 
+    /// What the escaper must produce, one byte at a time.
+    static func referenceQuote(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        for byte in bytes {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), byte]
+            case 0x0A: out += Array(#"\n"#.utf8)
+            case 0x0D: out += Array(#"\r"#.utf8)
+            case 0x09: out += Array(#"\t"#.utf8)
+            case 0x08: out += Array(#"\b"#.utf8)
+            case 0x0C: out += Array(#"\f"#.utf8)
+            case 0..<0x20, 0x7F: out += Array(String(format: "\\u%04x", byte).utf8)
+            default: out.append(byte)
+            }
+        }
+        return out + [UInt8(ascii: "\"")]
+    }
+
+    @Test("words of plain text, runs of one byte and mixed bytes escape as byte by byte, at every offset")
+    func escapingWords() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabets: [[UInt8]] = [
+            Array(0x20...0x7E), [0], [0, 0, 0, 0x41], Array(0...0xFF), [0x22, 0x5C, 0x7F, 0x80, 0x1F, 0x20, 0x7E],
+            Array("plain text\n".utf8),
+        ]
+        for round in 0..<3_000 {
+            let alphabet = alphabets[round % alphabets.count]
+            let count = Int.random(in: 0...80, using: &generator)
+            var bytes = (0..<count).map { _ in alphabet.randomElement(using: &generator)! }
+            if round % 7 == 0, count > 10 {  // a run of one byte at an odd place
+                let start = Int.random(in: 0..<count - 9, using: &generator)
+                let byte = UInt8.random(in: 0...0xFF, using: &generator)
+                for index in start..<start + 9 { bytes[index] = byte }
+            }
+            bytes.withUnsafeBufferPointer { buffer in
+                let expected = Self.referenceQuote(bytes)
+                let (measured, isASCII) = JSONStringEscaping.measure(buffer)
+                var out = [UInt8](repeating: 0xAA, count: measured + JSONStringEscaping.slack)
+                let written = out.withUnsafeMutableBytes { JSONStringEscaping.write(buffer, to: $0.baseAddress!) }
+                #expect(measured == expected.count, "\(bytes)")
+                #expect(written == expected.count, "\(bytes)")
+                #expect(Array(out[..<written]) == expected, "\(bytes)")
+                #expect(isASCII == bytes.allSatisfy { $0 < 0x80 }, "\(bytes)")
+            }
+        }
+    }
+
+    @Test("the plain-word test is exact for every byte in every position")
+    func plainWords() {
+        for byte in 0...0xFF {
+            let plain = byte >= 0x20 && byte <= 0x7E && byte != 0x22 && byte != 0x5C
+            for position in 0..<8 {
+                // The byte among plain neighbours, and among neighbours that borrow or carry.
+                for filler: UInt64 in [0x41, 0x20, 0x7E] {
+                    var word = filler &* 0x0101_0101_0101_0101
+                    word &= ~(0xFF << UInt64(position * 8))
+                    word |= UInt64(byte) << UInt64(position * 8)
+                    #expect(JSONStringEscaping.isPlain(word) == plain, "byte \(byte) at \(position) among \(filler)")
+                }
+            }
+        }
+    }
+
     @Test(
         "times have microsecond precision",
         arguments: [(0.0, "0.000000"), (1.2345678, "1.234568"), (61.05, "61.050000")])

@@ -33,6 +33,26 @@ struct RecordingFileWriterTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
     }
 
+    @Test("bytes built in place reach the file in order with the others, small and large")
+    func builtInPlace() async throws {
+        let path = try Self.scratchPath()
+        let writer = try RecordingFileWriter(path: path, kind: "recording")
+        var expected: [UInt8] = []
+        for index in 0..<40 {
+            let size = index % 4 == 0 ? 3 * RecordingFileAppender.directWriteMinimum + index : index * 37 + 1
+            let byte = UInt8(truncatingIfNeeded: index)
+            writer.enqueue(count: size, scratch: 8) { out in
+                out.initializeMemory(as: UInt8.self, repeating: byte, count: size + 8)
+            }
+            writer.enqueue([byte, byte &+ 1])
+            expected += [UInt8](repeating: byte, count: size) + [byte, byte &+ 1]
+            await writer.waitForSpace()
+        }
+        await writer.synchronize()
+        #expect(!writer.hasFailed)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(expected))
+    }
+
     @Test("over the backlog limit the caller waits until the disk has caught up")
     func backpressure() async throws {
         let pool = NIOThreadPool(numberOfThreads: 1)
