@@ -80,13 +80,19 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
     private var clientCertificates: [NIOSSLCertificate]?
     /// The last request part read, or the end of the last response.
     private var quietSince = NIODeadline.now()
+    /// The last bytes read, parts of a request head and TLS records included.
+    private let lastRead: LastReadRecorder
     private var hasServedRequest = false
 
-    init(gate: ProxyGate, pool: UpstreamConnectionPool, services: ProxyServices, timeouts: Timeouts) {
+    init(
+        gate: ProxyGate, pool: UpstreamConnectionPool, services: ProxyServices, timeouts: Timeouts,
+        lastRead: LastReadRecorder
+    ) {
         self.gate = gate
         self.pool = pool
         self.services = services
         self.timeouts = timeouts
+        self.lastRead = lastRead
     }
 
     // MARK: Client side
@@ -155,7 +161,7 @@ final class ProxyConnectionHandler: ChannelInboundHandler, RemovableChannelHandl
         case .receiving: limit = timeouts.idle
         case .refused, .deciding, .forwarding, .spliced, .streaming: return
         }
-        if NIODeadline.now() - quietSince + Timeouts.slack >= limit {
+        if NIODeadline.now() - max(quietSince, lastRead.lastRead) + Timeouts.slack >= limit {
             context.close(promise: nil)
         }
     }

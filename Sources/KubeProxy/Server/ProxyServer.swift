@@ -43,7 +43,9 @@ public final class ProxyServer: Sendable {
 
     /// Names of the HTTP handlers, removed when a connection becomes an upgrade splice or a
     /// stream session; the idle timeout goes with them (an idle shell is not an idle connection).
-    static let httpHandlerNames = ["idle", "http-decoder", "http-encoder", "http-pipelining", "http-errors", "proxy"]
+    static let httpHandlerNames = [
+        "idle", "last-read", "http-decoder", "http-cut-off", "http-encoder", "http-pipelining", "http-errors", "proxy",
+    ]
 
     private let configuration: Configuration
     private let gate: ProxyGate
@@ -112,15 +114,19 @@ public final class ProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     // First, so that TLS bytes count: a client mid-handshake is not idle.
                     try sync.addHandler(IdleStateHandler(readTimeout: timeouts.checkInterval), name: "idle")
+                    let lastRead = LastReadRecorder()
+                    try sync.addHandler(lastRead, name: "last-read")
                     try sync.addHandler(NIOSSLServerHandler(context: tls))
                     try sync.addHandler(
                         ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
                         name: "http-decoder")
+                    try sync.addHandler(CutOffRequestErrorFilter(), name: "http-cut-off")
                     try sync.addHandler(HTTPResponseEncoder(), name: "http-encoder")
                     try sync.addHandler(HTTPServerPipelineHandler(), name: "http-pipelining")
                     try sync.addHandler(HTTPServerProtocolErrorHandler(), name: "http-errors")
                     try sync.addHandler(
-                        ProxyConnectionHandler(gate: gate, pool: pool, services: services, timeouts: timeouts),
+                        ProxyConnectionHandler(
+                            gate: gate, pool: pool, services: services, timeouts: timeouts, lastRead: lastRead),
                         name: "proxy")
                 }
             }

@@ -65,6 +65,44 @@ struct IdleTimeoutTests {
         #expect(harness.upstream.requests.withLock { $0.isEmpty })
     }
 
+    @Test("the idle timeout counts from the last byte, also when it only continued a request head")
+    func idleCountsFromLastByte() async throws {
+        // Checked every 2 s; a count from the first piece would close 2 s after the second.
+        let harness = try await ProxyHarness(
+            policies: RequestSmugglingTests.policies, idleTimeout: .seconds(6), keepAliveTimeout: .seconds(2))
+        defer { Task { try? await harness.shutdown() } }
+        // The 4 s pause means something only if it stayed under the 6 s limit: at the start of a
+        // full run the test's tasks can wait for a thread for longer, so such a try is repeated.
+        var tries: [ProxyHarness.Exchange] = []
+        repeat {
+            tries.append(
+                try await harness.send(
+                    pieces: ["GET /api/v1/namespaces/dev/configmaps/a HTTP/1.1\r\n", "Host: proxy\r\n"],
+                    pause: .seconds(4), wait: .seconds(30)))
+        } while tries.last!.longestPause >= .seconds(5) && tries.count < 4
+        let exchange = try #require(tries.last)
+        #expect(exchange.longestPause < .seconds(5), "pauses: \(tries.map(\.longestPause))")
+        #expect(exchange.closedByProxy)
+        #expect(exchange.elapsed >= .milliseconds(5_500), "\(exchange.elapsed) after the second piece")
+        #expect(harness.upstream.requests.withLock { $0.isEmpty })
+    }
+
+    @Test("a shutdown with a request head half-received closes the connection without an answer")
+    func shutdownWithPartialHead() async throws {
+        let harness = try await ProxyHarness(policies: RequestSmugglingTests.policies, idleTimeout: .seconds(60))
+        let exchange = Task {
+            try await harness.send("GET /api/v1/namespaces/dev/configmaps/a HTTP/1.1\r\nHost: pr", wait: .seconds(30))
+        }
+        try await Task.sleep(for: .seconds(1))
+        // Quiescing closes the connection; its cut-off head must not be answered (before the
+        // filter, NIO's pipeline handler trapped on that 400 in debug builds).
+        try await harness.shutdown()
+        let result = try await exchange.value
+        #expect(result.closedByProxy)
+        #expect(result.response.isEmpty, "\(result.response)")
+        #expect(result.elapsed < .seconds(20))
+    }
+
     @Test("the check interval divides both limits")
     func checkInterval() {
         let check = { (idle: Int64, keepAlive: Int64) in

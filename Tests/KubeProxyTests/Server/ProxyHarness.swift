@@ -78,6 +78,9 @@ final class ProxyHarness: Sendable {
         var closedByProxy: Bool
         /// From the request's write to the proxy's close (or to the end of the wait).
         var elapsed: Duration
+        /// The longest time between two pieces' writes (zero for one piece): more than asked for
+        /// when the test's tasks were kept waiting.
+        var longestPause: Duration = .zero
 
         /// The status codes of the responses, in order.
         var codes: [Int] {
@@ -87,6 +90,11 @@ final class ProxyHarness: Sendable {
 
     /// Sends `bytes` over TLS and reads until the proxy closes the connection or `wait` passes.
     func send(_ bytes: String, wait: Duration = .seconds(2)) async throws -> Exchange {
+        try await send(pieces: [bytes], pause: .zero, wait: wait)
+    }
+
+    /// Sends `pieces` on one connection, `pause` apart; `elapsed` counts from the last.
+    func send(pieces: [String], pause: Duration, wait: Duration = .seconds(2)) async throws -> Exchange {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates([caCertificate])
         tls.applicationProtocols = ["http/1.1"]
@@ -101,9 +109,15 @@ final class ProxyHarness: Sendable {
                 }
             }
             .connect(host: "127.0.0.1", port: proxyPort).get()
-        let start = ContinuousClock.now
+        var start = ContinuousClock.now
+        var longestPause = Duration.zero
         do {
-            try await channel.writeAndFlush(ByteBuffer(string: bytes))
+            for (index, piece) in pieces.enumerated() {
+                if index > 0 { try await Task.sleep(for: pause) }
+                if index > 0 { longestPause = max(longestPause, start.duration(to: .now)) }
+                start = .now
+                try await channel.writeAndFlush(ByteBuffer(string: piece))
+            }
         } catch  where collector.closed.withLock({ $0 }) {
             // The proxy closed the connection first (an idle timeout during a slow handshake):
             // nothing was sent, which the exchange shows.
@@ -117,7 +131,7 @@ final class ProxyHarness: Sendable {
         if !closed { try? await channel.close() }
         return Exchange(
             response: collector.received.withLock { String(decoding: $0, as: UTF8.self) }, closedByProxy: closed,
-            elapsed: elapsed)
+            elapsed: elapsed, longestPause: longestPause)
     }
 
     private final class Collector: ChannelInboundHandler, Sendable {
