@@ -178,7 +178,7 @@ let package = Package(
         // Reads the cel-spec conformance data from ../shared (third-party data, never copied here).
         .testTarget(name: "CELConformanceTests", dependencies: ["Policy"], swiftSettings: strict),
         // Compares against an independent CEL engine from PyPI (installed into the cache on first run).
-        .testTarget(name: "CELDifferentialTests", dependencies: ["Policy"], swiftSettings: strict),
+        .testTarget(name: "CELDifferentialTests", dependencies: ["Policy", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "CLITests", dependencies: ["TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
