@@ -20,9 +20,3 @@ struct ForwardCommand: NotAvailableYet {
         commandName: "forward", abstract: "Relay a pod-local port to an external host (databases, SSH).")
     static let deliveredBy = "Database and SSH targets"
 }
-
-struct KubeconfigCommand: NotAvailableYet {
-    static let configuration = CommandConfiguration(
-        commandName: "kubeconfig", abstract: "Print a kubeconfig that points a user at the proxy.")
-    static let deliveredBy = "Deployment"
-}

@@ -82,7 +82,7 @@ struct SandboxCommandTests {
     @Test(
         "subcommands whose feature has not landed say so and exit 2",
         arguments: [
-            ["forward"], ["kubeconfig"],
+            ["forward"]
         ])
     func unavailableCommands(arguments: [String]) async throws {
         let result = try await portcullis(arguments, in: Paths.scratchRoot)
