@@ -10,7 +10,8 @@ import CFileIO
 /// gigabytes of it (six bytes of asciicast per NUL). Through the page cache each new page is
 /// allocated, copied into and written back later; on the project's VM the first touch of a page
 /// made that about 300 MB/s of system time, and in a pod the cache counts against the container's
-/// memory limit. Direct I/O (`O_DIRECT`) takes bulk batches from one reused buffer to the disk.
+/// memory limit. Direct I/O (`O_DIRECT`) takes bulk batches to the disk: from where the writer
+/// built them (``PlacedRecordingBytes``), or copied into one reused aligned buffer.
 ///
 /// Direct writes must start on a block boundary, cover whole blocks and come from aligned memory,
 /// so the appender keeps the bytes after the file's last block boundary: a bulk batch is written
@@ -36,7 +37,7 @@ final class RecordingFileAppender: @unchecked Sendable {
     private var directDescriptor: Int32?
     /// Bytes appended: the appender created the file and is its only writer.
     private(set) var length = 0
-    /// Bytes written with direct I/O, for tests and for the log.
+    /// Bytes written with direct I/O (tests check which path a write took).
     private(set) var directBytes = 0
     /// The bytes after the last block boundary (`length % blockSize` of them) while direct I/O is
     /// possible.
