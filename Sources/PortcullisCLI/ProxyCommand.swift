@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KubeProxy
 import Logging
+import Sandbox
 
 #if canImport(Glibc)
     import Glibc

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Policy
+import Sandbox
 import Webhook
 
 #if canImport(Glibc)

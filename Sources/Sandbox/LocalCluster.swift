@@ -137,10 +137,14 @@ public final class SupervisedCluster: @unchecked Sendable {
     public var processIdentifier: Int32 { process.processIdentifier }
     public var isRunning: Bool { exit.exitStatus == nil }
 
+    /// How long the supervisor gets to stop everything before its whole process group is killed.
+    /// It gives each component up to 10 s itself, so this is only reached when it cannot act
+    /// on the signal at all.
+    public static let stopGracePeriod: Duration = .seconds(90)
+
     /// Stops the cluster and waits for the supervisor, which stops and reaps everything it started.
     public func stop() {
-        if isRunning { process.terminate() }
-        _ = exit.waitBlocking()
+        process.stop(exit: exit, grace: Self.stopGracePeriod)
     }
 
     /// Waits until the supervisor exits (it was stopped, or a component died).

@@ -47,4 +47,14 @@ public final class ProcessExitMonitor: @unchecked Sendable {
         exited.signal()
         return exitStatus ?? -1
     }
+
+    /// Blocks the calling thread until the exit or until `timeout` has passed (nil then).
+    public func waitBlocking(timeout: Duration) -> Int32? {
+        if let status = exitStatus { return status }
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        guard exited.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success else { return nil }
+        exited.signal()
+        return exitStatus
+    }
 }

@@ -93,9 +93,9 @@ public final class BackgroundProcess: @unchecked Sendable {
         return exit.exitStatus ?? -1
     }
 
-    /// Stops the process (SIGTERM) and reaps it.
-    public func stop() {
-        if isRunning { process.terminate() }
-        _ = exit.waitBlocking()
+    /// Stops the process (SIGTERM, then SIGKILL to its process group after `grace`) and reaps it.
+    /// Bounded, because `deinit` calls it on a thread the test run may need.
+    public func stop(grace: Duration = .seconds(30)) {
+        process.stop(exit: exit, grace: grace)
     }
 }
