@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KubeProxy
 import Logging
 import Policy
 import Sandbox
@@ -35,6 +36,10 @@ struct WebhookCommand: AsyncParsableCommand {
         @Option(help: "A user exempt from --require-proxy (repeatable).") var proxyExemptUser: [String] = []
         @Option(help: "A user allowed to create AccessRequests for others: the proxy (repeatable).")
         var proxyUser: [String] = []
+        @Flag(help: "Also enforce the AccessPolicy objects in the cluster (listed and watched).")
+        var clusterPolicies = false
+        @Option(help: "With --cluster-policies: reach the apiserver with this kubeconfig (default: in-cluster).")
+        var kubeconfig: String?
 
         func run() async throws {
             LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -43,15 +48,34 @@ struct WebhookCommand: AsyncParsableCommand {
             guard let outcome = Decision.Outcome(rawValue: defaultOutcome), outcome != .review else {
                 throw ValidationError("--default-outcome must be Allow or Deny")
             }
+            let files: [AccessPolicy]
             let engine: PolicyEngine
             do {
-                engine = try PolicyEngine(paths: policies.policyPaths, options: .init(defaultOutcome: outcome))
+                files = try PolicyLoader.load(paths: policies.policyPaths)
+                engine = PolicyEngine(
+                    policies: try PolicyCompiler.compile(files), options: .init(defaultOutcome: outcome))
             } catch {
                 for problem in error.errors { printError(problem.description) }
                 throw ExitCode(1)
             }
             logger.info("policies loaded", metadata: ["count": "\(engine.policies.count)"])
             let store = PolicyStore(engine)
+            let sources = PolicySources(store: store, files: files)
+            var watching: Task<Void, Never>?
+            if clusterPolicies {
+                do {
+                    let upstream: UpstreamConfiguration =
+                        if let kubeconfig { try .kubeconfig(kubeconfig) } else { try .inCluster() }
+                    let watcher = ClusterPolicyWatcher(
+                        client: try KubernetesClient(configuration: upstream), sources: sources, logger: logger)
+                    watching = Task { await watcher.run() }
+                    try await watcher.waitUntilSynced(timeout: ProxyRuntime.clusterPolicySyncLimit)
+                } catch {
+                    watching?.cancel()
+                    printError("error: \(error)")
+                    throw ExitCode(1)
+                }
+            }
             let handler = AdmissionHandler(
                 policies: store,
                 options: .init(
@@ -65,7 +89,7 @@ struct WebhookCommand: AsyncParsableCommand {
             while let signal = await signals.next() {
                 guard signal == SIGHUP else { break }
                 do {
-                    let reloaded = try store.reload(paths: policies.policyPaths)
+                    let reloaded = try sources.reloadFiles(paths: policies.policyPaths)
                     logger.info("policies reloaded", metadata: ["count": "\(reloaded.policies.count)"])
                 } catch {
                     logger.error("reload failed; the previous policies stay in force: \(error)")
@@ -73,6 +97,7 @@ struct WebhookCommand: AsyncParsableCommand {
             }
             logger.info("draining")
             try await server.shutdown()
+            watching?.cancel()
         }
     }
 

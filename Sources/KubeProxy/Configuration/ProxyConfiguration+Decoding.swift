@@ -51,11 +51,12 @@ extension ProxyConfiguration.Listen {
 }
 
 extension ProxyConfiguration.Policies {
-    private enum Keys: String, CodingKey { case paths, defaultOutcome }
+    private enum Keys: String, CodingKey { case paths, cluster, defaultOutcome }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         paths = try container.decodeIfPresent([String].self, forKey: .paths) ?? []
+        cluster = try container.decodeIfPresent(Bool.self, forKey: .cluster) ?? false
         defaultOutcome = try container.decodeIfPresent(String.self, forKey: .defaultOutcome) ?? "Allow"
     }
 }

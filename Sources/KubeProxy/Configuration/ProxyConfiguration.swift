@@ -7,7 +7,7 @@ import Yams
 /// listen: {host: 0.0.0.0, port: 8443, shutdownGraceSeconds: 20, idleTimeoutSeconds: 90, keepAliveTimeoutSeconds: 15}
 /// tls: {certFile: /etc/portcullis/tls.crt, keyFile: /etc/portcullis/tls.key, clientCAFile: /etc/portcullis/client-ca.crt}
 /// upstream: {inCluster: true}                  # or {kubeconfig: path, context: name}
-/// policies: {paths: [/etc/portcullis/policies], defaultOutcome: Allow}
+/// policies: {paths: [/etc/portcullis/policies], cluster: true, defaultOutcome: Allow}   # cluster: watch AccessPolicies
 /// authentication:
 ///   clientCertificates: true                  # needs tls.clientCAFile
 ///   staticTokenFile: /etc/portcullis/tokens.csv
@@ -75,6 +75,9 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
 
     public struct Policies: Sendable, Codable, Equatable {
         public var paths: [String] = []
+        /// Also enforce the `AccessPolicy` objects in the cluster, listed and watched with the
+        /// proxy's own identity (docs/proxy.md).
+        public var cluster = false
         public var defaultOutcome = "Allow"
     }
 
@@ -227,7 +230,7 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         ],
         "listen": ["host", "port", "shutdownGraceSeconds", "idleTimeoutSeconds", "keepAliveTimeoutSeconds"],
         "tls": ["certFile", "keyFile", "clientCAFile"],
-        "upstream": ["inCluster", "kubeconfig", "context"], "policies": ["paths", "defaultOutcome"],
+        "upstream": ["inCluster", "kubeconfig", "context"], "policies": ["paths", "cluster", "defaultOutcome"],
         "authentication": ["clientCertificates", "staticTokenFile", "oidc", "tokenReview"],
         "authentication.oidc[]": [
             "issuerURL", "clientID", "usernameClaim", "usernamePrefix", "groupsClaim", "groupsPrefix", "caFile",

@@ -9,6 +9,11 @@ import Policy
 public final class ProxyRuntime: Sendable {
     public let configuration: ProxyConfiguration
     public let policies: PolicyStore
+    /// Files and, with `policies.cluster`, the AccessPolicy objects: what `policies` is made of.
+    public let sources: PolicySources
+    /// Watches the cluster's AccessPolicies (nil without `policies.cluster`).
+    public let policyWatcher: ClusterPolicyWatcher?
+    private let watching: Task<Void, Never>?
     public let port: Int
     public let managementPort: Int?
     private let server: ProxyServer
@@ -23,10 +28,12 @@ public final class ProxyRuntime: Sendable {
         guard let defaultOutcome = Decision.Outcome(rawValue: configuration.policies.defaultOutcome) else {
             throw ProxyConfiguration.Error(description: "policies.defaultOutcome must be Allow or Deny")
         }
+        let files: [AccessPolicy]
         let engine: PolicyEngine
         do {
-            engine = try PolicyEngine(
-                paths: configuration.policies.paths, options: .init(defaultOutcome: defaultOutcome))
+            files = try PolicyLoader.load(paths: configuration.policies.paths)
+            engine = PolicyEngine(
+                policies: try PolicyCompiler.compile(files), options: .init(defaultOutcome: defaultOutcome))
         } catch {
             throw ProxyConfiguration.Error(description: "the policies do not load:\n\(error)")
         }
@@ -36,11 +43,27 @@ public final class ProxyRuntime: Sendable {
             } else {
                 try .inCluster()
             }
+        let policies = PolicyStore(engine)
+        let sources = PolicySources(store: policies, files: files)
+        var watcher: ClusterPolicyWatcher?
+        var watching: Task<Void, Never>?
+        if configuration.policies.cluster {
+            let clusterWatcher = ClusterPolicyWatcher(
+                client: try KubernetesClient(configuration: upstream), sources: sources, logger: logger)
+            watching = Task { await clusterWatcher.run() }
+            do {
+                try await clusterWatcher.waitUntilSynced(timeout: Self.clusterPolicySyncLimit)
+            } catch {
+                watching?.cancel()
+                throw error
+            }
+            watcher = clusterWatcher
+        }
+        let policyWatcher = watcher
         let chain = AuthenticatorChain(
             try await authenticators(configuration.authentication, upstream: upstream, logger: logger))
         let approvals = try await approvalStore(configuration.approvals, upstream: upstream, logger: logger)
         let metrics = ProxyMetrics()
-        let policies = PolicyStore(engine)
         let server = try ProxyServer(
             configuration: .init(
                 host: configuration.listen.host, port: configuration.listen.port,
@@ -57,28 +80,40 @@ public final class ProxyRuntime: Sendable {
         var management: ManagementServer?
         var managementPort: Int?
         if let settings = configuration.management {
-            let listener = ManagementServer(host: settings.host, port: settings.port, metrics: metrics, ready: { true })
+            // Ready once the cluster's policies have been applied (always, since start waited for
+            // that); a later watch failure keeps the last set in force rather than taking every
+            // replica out of its Service at once.
+            let listener = ManagementServer(
+                host: settings.host, port: settings.port, metrics: metrics,
+                ready: { policyWatcher?.status.synced ?? true })
             managementPort = try await listener.start()
             management = listener
         }
         logger.info(
             "proxy ready",
             metadata: [
-                "port": "\(port)", "policies": "\(engine.policies.count)",
+                "port": "\(port)", "policies": "\(policies.engine.policies.count)",
                 "upstream": "\(upstream.host):\(upstream.port)",
             ])
         return ProxyRuntime(
-            configuration: configuration, policies: policies, port: port, managementPort: managementPort,
-            server: server,
+            configuration: configuration, policies: policies, sources: sources, watcher: policyWatcher,
+            watching: watching, port: port, managementPort: managementPort, server: server,
             management: management, logger: logger)
     }
 
+    /// How long startup waits for the first list of AccessPolicies before giving up.
+    public static let clusterPolicySyncLimit: Duration = .seconds(30)
+
     private init(
-        configuration: ProxyConfiguration, policies: PolicyStore, port: Int, managementPort: Int?, server: ProxyServer,
-        management: ManagementServer?, logger: Logger
+        configuration: ProxyConfiguration, policies: PolicyStore, sources: PolicySources,
+        watcher: ClusterPolicyWatcher?, watching: Task<Void, Never>?, port: Int, managementPort: Int?,
+        server: ProxyServer, management: ManagementServer?, logger: Logger
     ) {
         self.configuration = configuration
         self.policies = policies
+        self.sources = sources
+        self.policyWatcher = watcher
+        self.watching = watching
         self.port = port
         self.managementPort = managementPort
         self.server = server
@@ -156,16 +191,19 @@ public final class ProxyRuntime: Sendable {
         return authenticators
     }
 
-    /// Reloads the policy files; on any error the previous policies stay in force.
+    /// Reloads the policy files (the cluster's objects stay); on any error the previous policies
+    /// stay in force.
     @discardableResult
     public func reloadPolicies() throws(PolicyLoadErrors) -> Int {
-        try policies.reload(paths: configuration.policies.paths).policies.count
+        try sources.reloadFiles(paths: configuration.policies.paths).policies.count
     }
 
     /// Stops accepting, lets requests and sessions in flight finish within `listen.shutdownGraceSeconds`,
     /// then ends the sessions still open.
     public func shutdown() async throws {
         try await server.shutdown(gracePeriod: .seconds(configuration.listen.shutdownGraceSeconds))
+        watching?.cancel()
+        await watching?.value
         try await management?.shutdown()
     }
 }

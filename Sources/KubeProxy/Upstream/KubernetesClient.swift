@@ -21,8 +21,8 @@ public struct KubernetesClient: Sendable {
         public let description: String
     }
 
-    private let pool: UpstreamConnectionPool
-    private let group: any EventLoopGroup
+    let pool: UpstreamConnectionPool
+    let group: any EventLoopGroup
 
     /// Largest response read.
     static let maximumResponseBytes = 16 * 1024 * 1024
