@@ -97,6 +97,9 @@ public final class ClusterPolicyWatcher: Sendable {
         apply(objects, synced: true)
         onProgress()
         while true {
+            // A cancelled consumer sees its stream end as if the server had ended it.
+            try Task.checkCancellation()
+            let started = ContinuousClock.now
             let events = client.watch(
                 "\(Self.collection)?resourceVersion=\(resourceVersion)&allowWatchBookmarks=true"
                     + "&timeoutSeconds=\(settings.watchSeconds)",
@@ -121,8 +124,17 @@ public final class ClusterPolicyWatcher: Sendable {
                 }
                 resourceVersion = event.resourceVersion ?? resourceVersion
             }
+            // The server ends a watch after `watchSeconds`; one that ends at once would have the
+            // loop hammer the apiserver, so it counts as a failure (with backoff and a new list).
+            if ContinuousClock.now - started < Self.shortestNormalWatch {
+                try Task.checkCancellation()
+                throw KubernetesClient.Failure(description: "the AccessPolicy watch ended as soon as it began")
+            }
         }
     }
+
+    /// A watch that the server ends sooner than this is taken for a failure.
+    static let shortestNormalWatch: Duration = .seconds(1)
 
     /// Compiles the objects with the files' policies and swaps them in; on errors the previous
     /// set stays and every problem is logged with the object's name.

@@ -1,0 +1,216 @@
+import Foundation
+import Logging
+import Policy
+import Testing
+
+@testable import KubeProxy
+
+/// The watcher against a scripted apiserver: lists, watches, and what it does when the watch
+/// expires, breaks, goes silent or carries an object that does not compile.
+@Suite("Watching AccessPolicy objects")
+struct ClusterPolicyWatcherTests {
+    static func object(_ name: String, expression: String = "true") -> String {
+        #"{"apiVersion":"portcullis.dev/v1alpha1","kind":"AccessPolicy","metadata":{"name":"\#(name)","resourceVersion":"1"},"#
+            + #""spec":{"rules":[{"name":"r","action":"Deny","expression":"\#(expression)","message":"no"}]}}"#
+    }
+
+    static func list(_ names: [String], resourceVersion: String) -> ScriptedAPIServer.Reply {
+        .json(
+            status: 200,
+            body: #"{"kind":"AccessPolicyList","metadata":{"resourceVersion":"\#(resourceVersion)"},"items":["#
+                + names.map { object($0) }.joined(separator: ",") + "]}")
+    }
+
+    static func event(_ type: String, _ object: String, resourceVersion: String) -> String {
+        let versioned = object.replacingOccurrences(
+            of: #""resourceVersion":"1""#, with: #""resourceVersion":"\#(resourceVersion)""#)
+        return #"{"type":"\#(type)","object":\#(versioned)}"#
+    }
+
+    static let expired =
+        #"{"type":"ERROR","object":{"kind":"Status","status":"Failure","message":"too old resource version","reason":"Expired","code":410}}"#
+
+    /// A running watcher over a fresh store, stopped when `body` returns.
+    static func watching(
+        _ server: ScriptedAPIServer, idleLimit: Duration = .seconds(30),
+        _ body: (ClusterPolicyWatcher, PolicyStore) async throws -> Void
+    ) async throws {
+        let store = PolicyStore(PolicyEngine(policies: []))
+        var settings = ClusterPolicyWatcher.Settings()
+        settings.retryDelay = .milliseconds(20)
+        settings.idleLimit = idleLimit
+        let watcher = ClusterPolicyWatcher(
+            client: try KubernetesClient(configuration: server.upstream),
+            sources: PolicySources(store: store, files: []), settings: settings,
+            logger: Logger(label: "test.watcher"))
+        let task = Task { await watcher.run() }
+        do {
+            try await body(watcher, store)
+        } catch {
+            task.cancel()
+            await task.value
+            throw error
+        }
+        // Stopping must end the loop: `run` returns, and no request follows.
+        task.cancel()
+        await task.value
+        let count = server.requests.count
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(server.requests.count == count, "requests after the watcher stopped: \(server.requests.suffix(3))")
+    }
+
+    static func names(_ store: PolicyStore) -> [String] { store.engine.policies.map(\.policy.name).sorted() }
+
+    /// Polls `condition` for up to 10 s.
+    static func eventually(_ what: String, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw WatcherTestFailure("not within 10 s: \(what)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    struct WatcherTestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @Test("list, then watch from the list's resourceVersion; events add, change and remove policies")
+    func listThenWatch() async throws {
+        let server = try await ScriptedAPIServer.start { _, number in
+            switch number {
+            case 0: Self.list(["a"], resourceVersion: "10")
+            case 1:
+                .stream(
+                    lines: [
+                        Self.event("ADDED", Self.object("b"), resourceVersion: "11"),
+                        #"{"type":"BOOKMARK","object":{"kind":"AccessPolicy","metadata":{"resourceVersion":"12"}}}"#,
+                        Self.event("DELETED", Self.object("a"), resourceVersion: "13"),
+                    ], then: .finishAfter(.milliseconds(1200)))
+            default: .stream(lines: [], then: .hang)
+            }
+        }
+        try await Self.watching(server) { watcher, store in
+            try await watcher.waitUntilSynced(timeout: .seconds(10))
+            try await Self.eventually("b alone") { Self.names(store) == ["b"] }
+            // The server ended the first watch: the next one resumes from the bookmark's
+            // version, without a new list.
+            try await Self.eventually("a second watch") { server.requests.count >= 3 }
+        }
+        let requests = server.requests
+        #expect(requests[0] == ClusterPolicyWatcher.collection)
+        #expect(requests[1].contains("watch=1") && requests[1].contains("resourceVersion=10"), "\(requests)")
+        #expect(requests[2].contains("watch=1") && requests[2].contains("resourceVersion=13"), "\(requests)")
+        try await server.close()
+    }
+
+    @Test("a watch the server ends at once counts as a failure: a new list follows, after a pause")
+    func instantEndRelists() async throws {
+        let server = try await ScriptedAPIServer.start { _, number in
+            switch number {
+            case 0: Self.list(["a"], resourceVersion: "10")
+            case 1: .stream(lines: [], then: .finish)
+            case 2: Self.list(["b"], resourceVersion: "11")
+            default: .stream(lines: [], then: .hang)
+            }
+        }
+        try await Self.watching(server) { watcher, store in
+            try await Self.eventually("b alone") { Self.names(store) == ["b"] }
+            #expect(watcher.status.problem == nil, "the new list worked")
+        }
+        #expect(server.requests[2] == ClusterPolicyWatcher.collection, "\(server.requests)")
+        try await server.close()
+    }
+
+    @Test("an expired watch (410) leads to a new list, whose objects replace the old ones")
+    func expiredWatchRelists() async throws {
+        let server = try await ScriptedAPIServer.start { _, number in
+            switch number {
+            case 0: Self.list(["a"], resourceVersion: "10")
+            case 1: .stream(lines: [Self.expired], then: .finish)
+            case 2: Self.list(["c"], resourceVersion: "20")
+            default: .stream(lines: [], then: .hang)
+            }
+        }
+        try await Self.watching(server) { _, store in
+            try await Self.eventually("c alone") { Self.names(store) == ["c"] }
+        }
+        let requests = server.requests
+        #expect(requests[2] == ClusterPolicyWatcher.collection, "\(requests)")
+        #expect(requests[3].contains("resourceVersion=20"), "\(requests)")
+        try await server.close()
+    }
+
+    @Test("a watch dropped mid-stream is retried with a new list: deletions missed meanwhile are not kept")
+    func droppedWatchResyncs() async throws {
+        let server = try await ScriptedAPIServer.start { _, number in
+            switch number {
+            case 0: Self.list(["a", "b"], resourceVersion: "10")
+            case 1: .stream(lines: [Self.event("ADDED", Self.object("c"), resourceVersion: "11")], then: .drop)
+            case 2: Self.list(["a"], resourceVersion: "15")
+            default: .stream(lines: [], then: .hang)
+            }
+        }
+        try await Self.watching(server) { watcher, store in
+            try await Self.eventually("a alone after the resync") { Self.names(store) == ["a"] }
+            #expect(watcher.status.synced)
+        }
+        try await server.close()
+    }
+
+    @Test("an object that does not compile leaves the previous set in force and is reported by name")
+    func brokenObjectKeepsPreviousSet() async throws {
+        let server = try await ScriptedAPIServer.start { _, number in
+            switch number {
+            case 0: Self.list(["a"], resourceVersion: "10")
+            case 1:
+                .stream(
+                    lines: [
+                        Self.event("ADDED", Self.object("broken", expression: "request.verb =="), resourceVersion: "11")
+                    ],
+                    then: .hang)
+            default: .stream(lines: [], then: .hang)
+            }
+        }
+        try await Self.watching(server) { watcher, store in
+            try await Self.eventually("the problem reported") { watcher.status.problem != nil }
+            #expect(Self.names(store) == ["a"])
+            #expect(watcher.status.problem?.contains("AccessPolicy broken") == true, "\(watcher.status)")
+        }
+        try await server.close()
+    }
+
+    @Test("a watch that goes silent past the idle limit is abandoned and replaced")
+    func silentWatchIsReplaced() async throws {
+        let server = try await ScriptedAPIServer.start { _, number in
+            number % 2 == 0 ? Self.list(["a"], resourceVersion: "10") : .stream(lines: [], then: .hang)
+        }
+        let started = ContinuousClock.now
+        try await Self.watching(server, idleLimit: .milliseconds(300)) { _, _ in
+            try await Self.eventually("a second list") { server.requests.count >= 3 }
+        }
+        #expect(ContinuousClock.now - started >= .milliseconds(300))
+        #expect(server.requests[2] == ClusterPolicyWatcher.collection)
+        try await server.close()
+    }
+
+    @Test("a refused list is retried, and startup gives up with the apiserver's reason")
+    func refusedListFailsStartup() async throws {
+        let server = try await ScriptedAPIServer.start { _, _ in
+            .json(
+                status: 403,
+                body: #"{"kind":"Status","code":403,"message":"accesspolicies is forbidden: cannot list"}"#)
+        }
+        try await Self.watching(server) { watcher, _ in
+            let error = await #expect(throws: ProxyConfiguration.Error.self) {
+                try await watcher.waitUntilSynced(timeout: .milliseconds(500))
+            }
+            #expect(
+                error?.description.contains("accesspolicies is forbidden: cannot list") == true,
+                "\(String(describing: error))")
+            #expect(server.requests.count >= 2, "retried: \(server.requests)")
+            #expect(!watcher.status.synced)
+        }
+        try await server.close()
+    }
+}
