@@ -7,8 +7,9 @@ import Yams
 
 /// The deployment manifests (`manifests/`): built with kustomize as `kubectl apply -k` builds them,
 /// checked for what the deployment promises, and sent to the shared test cluster's apiserver as a
-/// server-side dry run. kustomize is kubectl 1.33's (kustomize v5): kubectl 1.20 embeds kustomize
-/// v2.0.3, which knows neither `replacements` nor `patches`, so the manifests ask for kubectl ≥ 1.27.
+/// server-side dry run. kustomize is kubectl 1.33's (kustomize v5): the kustomize v2 in kubectl 1.20
+/// reads none of them (it wants directories under `bases:` and knows neither `patches` nor
+/// `replacements`), so the manifests ask for kubectl ≥ 1.27.
 @Suite("Manifests: the kustomize base and overlays", .serialized)
 struct ManifestTests {
     typealias Object = [String: Any]
