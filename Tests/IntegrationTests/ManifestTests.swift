@@ -1,5 +1,6 @@
 import Foundation
 import KubeProxy
+import Policy
 import Sandbox
 import TestSupport
 import Testing
@@ -309,12 +310,20 @@ struct ManifestTests {
                 arguments, kubeconfig: cluster.adminKubeconfig, home: home, standardInput: input.map { Data($0.utf8) })
         }
         let policies = Self.manifests.appendingPathComponent("policies")
-        let shipped = try await admin([
-            "apply", "--dry-run=server", "-f", policies.appendingPathComponent("examples").path, "-f",
-            policies.appendingPathComponent("sandbox").path,
-        ])
-        #expect(shipped.succeeded, "\(shipped.standardError)")
-        #expect(shipped.standardOutput.contains("accesspolicy.portcullis.dev/exec-guardrails created (server dry run)"))
+        let paths = ["examples", "sandbox"].map { policies.appendingPathComponent($0).path }
+        let shipped = try await admin(["apply", "--dry-run=server"] + paths.flatMap { ["-f", $0] })
+        // The schema is checked before validating webhooks run. A test cluster reused across test
+        // runs (PORTCULLIS_TEST_CLUSTER) may still have another run's webhook configuration, whose
+        // guard of AccessPolicies is no longer served: a policy refused only by that call has
+        // passed the schema.
+        let accepted = shipped.standardOutput.split(separator: "\n").filter {
+            $0.hasPrefix("accesspolicy.portcullis.dev/") && $0.hasSuffix(" created (server dry run)")
+        }
+        let problems = shipped.standardError.split(separator: "\n")
+        let otherProblems = problems.filter { !$0.contains("failed calling webhook \"guard.") }
+        #expect(otherProblems.isEmpty, "\(shipped.standardError)")
+        #expect(accepted.count + problems.count == (try PolicyLoader.load(paths: paths)).count, "\(shipped)")
+        #expect(!accepted.isEmpty || !problems.isEmpty)
 
         // --validate=false: the apiserver answers, not kubectl's check against the published schema.
         let bad = try await admin(
