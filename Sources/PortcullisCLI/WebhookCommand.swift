@@ -143,33 +143,3 @@ struct WebhookCommand: AsyncParsableCommand {
         }
     }
 }
-
-struct CertsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "certs", abstract: "Create a CA and a serving certificate for the webhook or the proxy.")
-
-    @Option(help: "DNS name in the certificate (repeatable), e.g. portcullis.portcullis-system.svc.")
-    var dnsName: [String] = []
-    @Option(help: "IP address in the certificate (repeatable).") var ip: [String] = []
-    @Option(help: "Write ca.crt, ca.key, tls.crt and tls.key to this directory.") var out: String?
-    @Option(help: "Print a kubernetes.io/tls Secret with this name instead.") var secret: String?
-    @Option(help: "Namespace of the Secret.") var namespace = "portcullis-system"
-
-    func run() throws {
-        guard (out == nil) != (secret == nil) else { throw ValidationError("give exactly one of --out or --secret") }
-        let bundle: CertificateBundle
-        do {
-            bundle = try CertificateBundle.generate(
-                commonName: dnsName.first ?? ip.first ?? "portcullis", dnsNames: dnsName, ipAddresses: ip)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(1)
-        }
-        if let out {
-            try bundle.write(to: URL(fileURLWithPath: out))
-            print("wrote \(out)/ca.crt, ca.key, tls.crt, tls.key")
-        } else if let secret {
-            print(bundle.secretManifest(name: secret, namespace: namespace), terminator: "")
-        }
-    }
-}

@@ -3,6 +3,10 @@ import Foundation
 import SwiftASN1
 import X509
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A private CA and a serving certificate signed by it: what the apiserver needs to call the
 /// webhook (the CA goes into the webhook configuration's `caBundle`) and what the proxy serves.
 ///
@@ -15,8 +19,9 @@ public struct CertificateBundle: Sendable {
     public let certificatePEM: String
     public let keyPEM: String
 
-    /// Default lifetimes: long for the CA, a year for the serving certificate (rotate by re-running
-    /// `portcullis certs` with the same CA).
+    /// Default lifetimes: long for the CA, a year for the serving certificate. `portcullis certs`
+    /// always makes a new CA, so renewing means replacing the CA wherever it is trusted too (the
+    /// webhook's `caBundle`, users' kubeconfigs); cert-manager renews without that.
     public static let caValidity: TimeInterval = 10 * 365 * 24 * 3600
     public static let servingValidity: TimeInterval = 365 * 24 * 3600
 
@@ -66,18 +71,53 @@ public struct CertificateBundle: Sendable {
             certificatePEM: try certificate.serializeAsPEM().pemString + "\n", keyPEM: key.pemRepresentation + "\n")
     }
 
-    /// Writes `ca.crt`, `ca.key`, `tls.crt` and `tls.key` (keys readable by the owner only).
+    /// The files ``write(to:)`` creates, and their modes: keys are readable by the owner only.
+    public static let files: [(name: String, mode: mode_t)] = [
+        ("ca.crt", 0o644), ("ca.key", 0o600), ("tls.crt", 0o644), ("tls.key", 0o600),
+    ]
+
+    /// Writes `ca.crt`, `ca.key`, `tls.crt` and `tls.key`, replacing files of those names.
+    ///
+    /// Each file is first written to a new temporary file created with its final mode and then
+    /// renamed into place, so a key is never readable by others, not even between its creation and
+    /// a `chmod`, and a reader never sees half a file.
     public func write(to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for (name, text, mode) in [
-            ("ca.crt", caCertificatePEM, 0o644), ("ca.key", caKeyPEM, 0o600), ("tls.crt", certificatePEM, 0o644),
-            ("tls.key", keyPEM, 0o600),
-        ] {
-            let file = directory.appendingPathComponent(name)
-            try Data(text.utf8).write(to: file, options: .atomic)
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file.path)
+        let texts = ["ca.crt": caCertificatePEM, "ca.key": caKeyPEM, "tls.crt": certificatePEM, "tls.key": keyPEM]
+        for (name, mode) in Self.files {
+            try Self.writeFile(directory.appendingPathComponent(name).path, text: texts[name] ?? "", mode: mode)
         }
     }
+
+    private static func writeFile(_ path: String, text: String, mode: mode_t) throws {
+        let temporary = "\(path).\(getpid())-\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard descriptor >= 0 else {
+            throw CertificateBundleError(message: "cannot create \(temporary): \(errnoText())")
+        }
+        var failure: String?
+        // The umask may have removed bits from `mode`; certificates stay readable as asked.
+        if fchmod(descriptor, mode) != 0 { failure = "cannot set the mode of \(temporary): \(errnoText())" }
+        var bytes = Array(text.utf8)[...]
+        while failure == nil, !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                failure = "cannot write \(temporary): \(errnoText())"
+            } else {
+                bytes = bytes.dropFirst(written)
+            }
+        }
+        if failure == nil, fsync(descriptor) != 0 { failure = "cannot sync \(temporary): \(errnoText())" }
+        close(descriptor)
+        if failure == nil, rename(temporary, path) != 0 { failure = "cannot replace \(path): \(errnoText())" }
+        if let failure {
+            unlink(temporary)
+            throw CertificateBundleError(message: failure)
+        }
+    }
+
+    private static func errnoText() -> String { String(cString: strerror(errno)) }
 
     /// A `kubernetes.io/tls` Secret holding the serving pair and the CA (the CA key stays out).
     public func secretManifest(name: String, namespace: String) -> String {
