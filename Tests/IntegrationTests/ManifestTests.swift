@@ -180,15 +180,8 @@ struct ManifestTests {
             })
         let text = try #require(Self.string(configMap, "data", "proxy.yaml"))
         #expect(text.contains("policies: {cluster: true, defaultOutcome: Allow}"))
-        // `policies.cluster` is being added to the proxy in parallel with these manifests; until it
-        // lands, the strict decoder refuses it, and only that.
-        try withKnownIssue("policies.cluster is not yet a setting of this proxy", isIntermittent: true) {
-            _ = try ProxyConfiguration.parse(text, file: "proxy.yaml")
-        } matching: { issue in
-            "\(issue)".contains("unknown setting \"cluster\" in policies")
-        }
-        let configuration = try ProxyConfiguration.parse(
-            text.replacingOccurrences(of: "{cluster: true, ", with: "{"), file: "proxy.yaml")
+        let configuration = try ProxyConfiguration.parse(text, file: "proxy.yaml")
+        #expect(configuration.policies.cluster)
         #expect(configuration.upstream.inCluster == true)
         #expect(configuration.approvals?.store == .cluster)
         #expect(configuration.approvals?.namespace == "portcullis-system")
@@ -217,14 +210,7 @@ struct ManifestTests {
         #expect(Array(arguments.prefix(2)) == ["webhook", "serve"])
         let help = try await Self.portcullis(["webhook", "serve", "--help"]).standardOutput
         for flag in arguments.dropFirst(2).map({ String($0.split(separator: "=")[0]) }) {
-            if flag == "--cluster-policies" {
-                // Added to the webhook in parallel with these manifests.
-                withKnownIssue("--cluster-policies is not yet a flag of this webhook", isIntermittent: true) {
-                    #expect(help.contains(flag))
-                }
-            } else {
-                #expect(help.contains(flag + " "), "\(flag) is not a flag of portcullis webhook serve")
-            }
+            #expect(help.contains(flag + " "), "\(flag) is not a flag of portcullis webhook serve")
         }
     }
 
