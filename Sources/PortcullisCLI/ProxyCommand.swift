@@ -21,6 +21,7 @@ struct ProxyCommand: AsyncParsableCommand {
 
     @Option(help: "The proxy's YAML configuration file.") var config: String
     @Option(help: "Port to listen on (overrides listen.port).") var port: Int?
+    @Option(help: "Port of /healthz, /readyz and /metrics (overrides management.port).") var managementPort: Int?
     @Option(help: "Policy files or directories (repeatable; replace policies.paths).") var policies: [String] = []
     @Option(help: "Reach the apiserver with this kubeconfig (overrides upstream).") var kubeconfig: String?
     @Option(help: "Write audit events to this file (overrides audit.path).") var auditLog: String?
@@ -35,6 +36,11 @@ struct ProxyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         if let port { settings.listen.port = port }
+        if let managementPort {
+            var management = settings.management ?? ProxyConfiguration.Management()
+            management.port = managementPort
+            settings.management = management
+        }
         if !policies.isEmpty { settings.policies.paths = policies }
         if let kubeconfig { settings.upstream = .init(kubeconfig: kubeconfig) }
         if let auditLog { settings.audit.path = auditLog }

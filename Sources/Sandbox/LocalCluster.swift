@@ -17,6 +17,9 @@ public struct LocalCluster: Sendable {
     /// Extra processes the supervisor runs once the cluster is seeded (the sandbox's proxy and
     /// webhook), waited for on their port and stopped first.
     public var components: [Component]
+    /// Manifests (files or directories) applied as cluster-admin once the CRDs are established and
+    /// before the components start: the sandbox's AccessPolicies.
+    public var manifests: [URL] = []
 
     public struct Component: Sendable {
         public var name: String
@@ -40,7 +43,7 @@ public struct LocalCluster: Sendable {
         components.flatMap { component in
             ["--component", "\(component.name)=\(component.command)"]
                 + (component.port.map { ["--component-port", "\(component.name)=\($0)"] } ?? [])
-        }
+        } + manifests.flatMap { ["--apply", $0.path] }
     }
 
     var descriptionFile: URL { stateDirectory.appendingPathComponent("cluster.env") }

@@ -5,15 +5,18 @@ import Webhook
 /// `portcullis sandbox`: a local cluster with Portcullis in front of it, and everything needed to
 /// try it written to `.sandbox/` in the current directory.
 ///
-/// The test cluster's supervisor runs the proxy and the webhook as two more of its components (the
-/// same `portcullis` binary), so they start after the cluster is seeded and stop first.
+/// The test cluster's supervisor runs two proxy replicas and the webhook as more of its components
+/// (the same `portcullis` binary), so they start after the cluster is seeded and stop first. The
+/// policies are `AccessPolicy` objects in the cluster, applied while it is seeded and watched by
+/// all three, as in a real deployment; the two replicas share one port (SO_REUSEPORT), so the
+/// kernel spreads connections between them as a Service would.
 ///
 /// Files:
 /// - `kubeconfig`: alice (group `developers`) through the proxy;
 /// - `approver.kubeconfig`: bob (group `sre`) through the proxy;
 /// - `admin.kubeconfig`: cluster-admin, straight to the apiserver;
-/// - `audit.jsonl`: the proxy's audit log; `recordings/`: asciicast files of exec and attach
-///   sessions; `proxy.yaml`: the proxy's configuration;
+/// - `audit.jsonl`: the proxies' audit log; `recordings/`: asciicast files of exec and attach
+///   sessions; `proxy.yaml`: the proxies' configuration;
 /// - `pki/`: the CA and serving certificate of the proxy and webhook;
 /// - `sandbox.env`: the ports; `cluster/`: the test cluster's state (PKI, logs, `cluster.env`).
 public struct PortcullisSandbox: Sendable {
@@ -42,7 +45,8 @@ public struct PortcullisSandbox: Sendable {
     /// The namespace where held requests wait as AccessRequests.
     public static let approvalsNamespace = "portcullis-system"
 
-    /// The example policies, plus the sandbox's own (an approval to try without a database).
+    /// The example policies, plus the sandbox's own (an approval to try without a database),
+    /// applied to the cluster as it is seeded.
     public var policyDirectories: [URL] {
         let manifests = scripts.directory.deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("manifests/policies")
@@ -74,25 +78,35 @@ public struct PortcullisSandbox: Sendable {
         }
         var cluster = self.cluster
         cluster.components = components(settings)
+        cluster.manifests = policyDirectories
         return (cluster, settings)
     }
 
+    /// The webhook and the two proxy replicas. A replica counts as started once its management
+    /// port answers (it opens after the shared proxy port), since the shared port would answer for
+    /// the second replica as soon as the first listens.
     func components(_ settings: SandboxSettings) -> [LocalCluster.Component] {
         let binary = Self.quoted(executable.path)
-        let policies = policyDirectories.map { "--policies \(Self.quoted($0.path))" }.joined(separator: " ")
         let pki = pkiDirectory.path
+        let proxy = "exec \(binary) proxy --config \(Self.quoted(proxyConfiguration.path))"
         return [
             .init(
                 name: "webhook",
                 command: "exec \(binary) webhook serve --host 127.0.0.1 --port \(settings.webhookPort) "
                     + "--tls-cert \(Self.quoted(pki + "/tls.crt")) --tls-key \(Self.quoted(pki + "/tls.key")) "
-                    + "\(policies) --proxy-user portcullis-proxy",
+                    + "--cluster-policies --kubeconfig \(Self.quoted(proxyKubeconfig.path)) "
+                    + "--proxy-user portcullis-proxy",
                 port: settings.webhookPort),
+            .init(name: "proxy-1", command: proxy, port: settings.managementPort),
             .init(
-                name: "proxy", command: "exec \(binary) proxy --config \(Self.quoted(proxyConfiguration.path))",
-                port: settings.proxyPort),
+                name: "proxy-2", command: proxy + " --management-port \(settings.secondManagementPort)",
+                port: settings.secondManagementPort),
         ]
     }
+
+    /// The proxies' identity upstream (`portcullis-proxy`, allowed to impersonate); the webhook
+    /// watches AccessPolicies with it too.
+    var proxyKubeconfig: URL { clusterDirectory.appendingPathComponent("proxy.kubeconfig") }
 
     /// The proxy's configuration: the cluster's own CA for client certificates, its token file for
     /// the test identities, TokenReview for ServiceAccounts, and the `portcullis-proxy` identity
@@ -102,14 +116,13 @@ public struct PortcullisSandbox: Sendable {
         let clusterPKI = clusterDirectory.appendingPathComponent("pki")
         return """
             # Written by `portcullis sandbox`; see docs/proxy.md.
-            listen: {host: 127.0.0.1, port: \(settings.proxyPort)}
+            listen: {host: 127.0.0.1, port: \(settings.proxyPort), reusePort: true}
             tls:
               certFile: \(path(pkiDirectory.appendingPathComponent("tls.crt")))
               keyFile: \(path(pkiDirectory.appendingPathComponent("tls.key")))
               clientCAFile: \(path(clusterPKI.appendingPathComponent("ca.crt")))
-            upstream: {kubeconfig: \(path(clusterDirectory.appendingPathComponent("proxy.kubeconfig")))}
-            policies:
-              paths: [\(policyDirectories.map(path).joined(separator: ", "))]
+            upstream: {kubeconfig: \(path(proxyKubeconfig))}
+            policies: {cluster: true}
             authentication:
               clientCertificates: true
               staticTokenFile: \(path(clusterPKI.appendingPathComponent("tokens.csv")))
@@ -171,9 +184,11 @@ public struct PortcullisSandbox: Sendable {
         let lines = [
             "Portcullis sandbox is ready.",
             "  apiserver:  \(description.apiserverURL) (kube-apiserver v1.20.2, etcd, node agent on 127.0.0.1)",
-            "  proxy:      https://127.0.0.1:\(settings.proxyPort) (metrics: http://127.0.0.1:\(settings.managementPort)/metrics)",
+            "  proxy:      https://127.0.0.1:\(settings.proxyPort) (two replicas sharing the port; metrics: "
+                + "http://127.0.0.1:\(settings.managementPort)/metrics and :\(settings.secondManagementPort)/metrics)",
             "  webhook:    https://127.0.0.1:\(settings.webhookPort) (the same policies at admission)",
-            "  policies:   \(policyDirectories.map(shown).joined(separator: ", "))",
+            "  policies:   AccessPolicy objects in the cluster, from \(policyDirectories.map(shown).joined(separator: ", ")) "
+                + "(kubectl --kubeconfig \(shown(adminKubeconfig)) get accesspolicies)",
             "  audit log:  \(shown(auditLog)); session recordings: \(shown(recordingsDirectory))/",
             "  kubeconfig: \(shown(userKubeconfig)) (alice, group developers, through the proxy)",
             "              \(shown(approverKubeconfig)) (bob, group sre, through the proxy)",

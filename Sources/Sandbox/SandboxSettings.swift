@@ -4,33 +4,39 @@ import Foundation
     import Glibc
 #endif
 
-/// The ports a sandbox's proxy and webhook listen on, chosen once when the sandbox starts and kept
+/// The ports a sandbox's proxy replicas and webhook listen on, chosen once when the sandbox starts and kept
 /// in `.sandbox/sandbox.env` so that a second `--detach` finds the running sandbox where its
 /// kubeconfigs say it is.
 public struct SandboxSettings: Sendable, Equatable {
+    /// Shared by both proxy replicas (SO_REUSEPORT): one address, as behind a Service.
     public var proxyPort: Int
+    /// The first replica's `/healthz`, `/readyz` and `/metrics`.
     public var managementPort: Int
+    /// The second replica's.
+    public var secondManagementPort: Int
     public var webhookPort: Int
 
-    public init(proxyPort: Int, managementPort: Int, webhookPort: Int) {
+    public init(proxyPort: Int, managementPort: Int, secondManagementPort: Int, webhookPort: Int) {
         self.proxyPort = proxyPort
         self.managementPort = managementPort
+        self.secondManagementPort = secondManagementPort
         self.webhookPort = webhookPort
     }
 
-    /// Three ports free on 127.0.0.1 right now, chosen like the test cluster's: at random below the
+    /// Four ports free on 127.0.0.1 right now, chosen like the test cluster's: at random below the
     /// kernel's ephemeral range, so an outgoing connection cannot take one before the proxy or
     /// webhook binds it.
     public static func freePorts() throws(SandboxError) -> SandboxSettings {
         var chosen: [Int] = []
         var attempts = 0
-        while chosen.count < 3 {
+        while chosen.count < 4 {
             attempts += 1
             guard attempts < 1000 else { throw SandboxError(.scriptFailed, "cannot find free ports on 127.0.0.1") }
             let port = Int.random(in: portRange)
             if !chosen.contains(port), canBind(port) { chosen.append(port) }
         }
-        return SandboxSettings(proxyPort: chosen[0], managementPort: chosen[1], webhookPort: chosen[2])
+        return SandboxSettings(
+            proxyPort: chosen[0], managementPort: chosen[1], secondManagementPort: chosen[2], webhookPort: chosen[3])
     }
 
     /// 20000 up to the start of the ephemeral range (`ip_local_port_range`).
@@ -47,12 +53,14 @@ public struct SandboxSettings: Sendable, Equatable {
             if parts.count == 2, let port = Int(parts[1]) { values[String(parts[0])] = port }
         }
         guard let proxy = values["PROXY_PORT"], let management = values["MANAGEMENT_PORT"],
-            let webhook = values["WEBHOOK_PORT"]
+            let secondManagement = values["SECOND_MANAGEMENT_PORT"], let webhook = values["WEBHOOK_PORT"]
         else {
             throw SandboxError(
-                .malformedClusterDescription, "sandbox.env needs PROXY_PORT, MANAGEMENT_PORT and WEBHOOK_PORT")
+                .malformedClusterDescription,
+                "sandbox.env needs PROXY_PORT, MANAGEMENT_PORT, SECOND_MANAGEMENT_PORT and WEBHOOK_PORT")
         }
-        self.init(proxyPort: proxy, managementPort: management, webhookPort: webhook)
+        self.init(
+            proxyPort: proxy, managementPort: management, secondManagementPort: secondManagement, webhookPort: webhook)
     }
 
     public var envFileContents: String {
@@ -60,6 +68,7 @@ public struct SandboxSettings: Sendable, Equatable {
         # Written by `portcullis sandbox`: where the sandbox's components listen on 127.0.0.1.
         PROXY_PORT=\(proxyPort)
         MANAGEMENT_PORT=\(managementPort)
+        SECOND_MANAGEMENT_PORT=\(secondManagementPort)
         WEBHOOK_PORT=\(webhookPort)
 
         """

@@ -28,6 +28,7 @@ struct SandboxCommandTests {
         #expect(namespaces.standardOutput.contains("namespace/dev"))
 
         try await tryThePrintedCommands(welcome: up.standardOutput, workspace: workspace)
+        try await checkReplicas(workspace: workspace)
 
         let again = try await portcullis(["sandbox", "--detach"], in: workspace)
         #expect(again.exitCode == 0, "a second --detach reuses the running sandbox: \(again.standardError)")
@@ -37,7 +38,7 @@ struct SandboxCommandTests {
         #expect(alice.standardOutput.contains("pod/web"), "the kubeconfigs still work: \(alice.standardError)")
 
         let pids = try componentPIDs(in: workspace)
-        #expect(pids.count == 6)
+        #expect(pids.count == 7)
         #expect(pids.allSatisfy { processState($0) == .running })
 
         let down = try await portcullis(["sandbox", "down"], in: workspace)
@@ -64,7 +65,7 @@ struct SandboxCommandTests {
         let namespaces = try await Kubectl.named("1.33").run(["get", "ns"], kubeconfig: kubeconfig, home: workspace)
         #expect(namespaces.exitCode == 0, "\(namespaces.standardError)")
         let pids = try componentPIDs(in: workspace)
-        #expect(pids.count == 6)
+        #expect(pids.count == 7)
         let alice = try await Kubectl.named("1.33").run(
             ["-n", "dev", "exec", "web", "-c", "app", "--", "echo", "through the proxy"],
             kubeconfig: workspace.appendingPathComponent(".sandbox/kubeconfig"), home: workspace)
@@ -146,6 +147,57 @@ struct SandboxCommandTests {
         #expect(casts.count >= 2, "the allowed and the approved exec: \(recordings)")
     }
 
+    /// Both replicas behind the one address answer requests, and a policy applied with kubectl
+    /// reaches both within 2 s.
+    private func checkReplicas(workspace: URL) async throws {
+        let settings = try SandboxSettings(
+            envFileContents: String(
+                contentsOf: workspace.appendingPathComponent(".sandbox/sandbox.env"), encoding: .utf8))
+        let alice = workspace.appendingPathComponent(".sandbox/kubeconfig")
+        let admin = workspace.appendingPathComponent(".sandbox/admin.kubeconfig")
+        let kubectl = try Kubectl.named("1.33")
+        let list = ["-n", "dev", "get", "configmaps"]
+
+        let policy = """
+            apiVersion: portcullis.dev/v1alpha1
+            kind: AccessPolicy
+            metadata: {name: sandbox-test-no-listing}
+            spec:
+              match: {namespaces: [dev], resources: [configmaps], subjects: [{user: alice}]}
+              rules:
+              - {name: no-listing, action: Deny, expression: "request.verb == 'list'", message: "sandbox test: no listing"}
+            """
+        let applied = try await kubectl.run(
+            ["apply", "-f", "-"], kubeconfig: admin, home: workspace, standardInput: Data(policy.utf8))
+        #expect(applied.exitCode == 0, "\(applied.standardError)")
+        let started = ContinuousClock.now
+        var first: Duration?
+        while first == nil, ContinuousClock.now - started < .seconds(2) {
+            let answer = try await kubectl.run(list, kubeconfig: alice, home: workspace)
+            if answer.standardError.contains("sandbox test: no listing") { first = ContinuousClock.now - started }
+        }
+        #expect(first != nil, "the policy was not enforced within 2 s of kubectl apply")
+        // Ten more connections: the kernel hashes each to one replica, so both get some.
+        var refusals = 0
+        for _ in 0..<10 {
+            let denied = try await kubectl.run(list, kubeconfig: alice, home: workspace)
+            if denied.standardError.contains("sandbox test: no listing") { refusals += 1 }
+        }
+        #expect(refusals == 10, "every replica enforces the applied policy")
+        _ = try await kubectl.run(
+            ["delete", "accesspolicy", "sandbox-test-no-listing"], kubeconfig: admin, home: workspace)
+
+        for port in [settings.managementPort, settings.secondManagementPort] {
+            let metrics = try await ProcessRunner.run(
+                URL(fileURLWithPath: "/usr/bin/curl"), arguments: ["-sf", "http://127.0.0.1:\(port)/metrics"])
+            let answered = metrics.standardOutput.split(separator: "\n")
+                .filter { $0.hasPrefix("portcullis_proxy_requests_total{") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+                .reduce(0, +)
+            #expect(answered > 0, "the replica with management port \(port) answered no request")
+        }
+    }
+
     private func portcullis(_ arguments: [String], in directory: URL) async throws -> ProcessResult {
         try await ProcessRunner.run(
             Paths.productsDirectory.appendingPathComponent("portcullis"), arguments: arguments,
@@ -159,11 +211,11 @@ struct SandboxCommandTests {
         return environment
     }
 
-    /// The supervisor, etcd, kube-apiserver, node agent, webhook and proxy of the sandbox in
-    /// `workspace`.
+    /// The supervisor, etcd, kube-apiserver, node agent, webhook and both proxy replicas of the
+    /// sandbox in `workspace`.
     private func componentPIDs(in workspace: URL) throws -> [Int32] {
         let run = workspace.appendingPathComponent(".sandbox/cluster/run")
-        return try ["supervisor", "etcd", "apiserver", "node-agent", "webhook", "proxy"].map { name in
+        return try ["supervisor", "etcd", "apiserver", "node-agent", "webhook", "proxy-1", "proxy-2"].map { name in
             let text = try String(contentsOf: run.appendingPathComponent("\(name).pid"), encoding: .utf8)
             return try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
         }

@@ -7,8 +7,8 @@ struct SandboxSettingsTests {
     @Test("free ports are distinct, below the kernel's ephemeral range, and survive a round trip through sandbox.env")
     func roundTrip() throws {
         let settings = try SandboxSettings.freePorts()
-        let ports = [settings.proxyPort, settings.managementPort, settings.webhookPort]
-        #expect(Set(ports).count == 3)
+        let ports = [settings.proxyPort, settings.managementPort, settings.secondManagementPort, settings.webhookPort]
+        #expect(Set(ports).count == 4)
         #expect(ports.allSatisfy(SandboxSettings.portRange.contains))
         let ephemeral = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
         let ephemeralStart = try #require(ephemeral.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) })
@@ -20,6 +20,10 @@ struct SandboxSettingsTests {
     func incomplete() {
         #expect(throws: SandboxError.self) {
             try SandboxSettings(envFileContents: "PROXY_PORT=1\nWEBHOOK_PORT=2\n")
+        }
+        // Written by a sandbox from before the second replica.
+        #expect(throws: SandboxError.self) {
+            try SandboxSettings(envFileContents: "PROXY_PORT=1\nMANAGEMENT_PORT=2\nWEBHOOK_PORT=3\n")
         }
     }
 }

@@ -10,7 +10,9 @@
 #
 # `up` and `run` also take `--component NAME=COMMAND` and `--component-port NAME=PORT` (repeatable):
 # extra processes (the sandbox's proxy and webhook) started once the cluster is seeded, waited for
-# on their port, supervised like the rest and stopped first.
+# on their port, supervised like the rest and stopped first; and `--apply PATH` (repeatable):
+# manifests applied as cluster-admin after the CRDs, before the components start (the sandbox's
+# AccessPolicies, so that the proxies' first list already holds them).
 #
 # DIR (default ./.testenv) receives the PKI, logs, kubeconfigs and cluster.env, which describes the
 # running cluster (ports, files, tokens) for tests and for `portcullis sandbox`.
@@ -26,6 +28,7 @@ dir=$PWD/.testenv
 owner_pid=
 component_names=()
 declare -A component_commands=() component_ports=()
+apply_paths=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dir) dir=$2; shift 2 ;;
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
       component_commands[$name]=${2#*=}
       shift 2 ;;
     --component-port) component_ports[${2%%=*}]=${2#*=}; shift 2 ;;
+    --apply) apply_paths+=("$2"); shift 2 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -301,6 +305,10 @@ run() {
   seed_cluster
   kubectl_admin wait --for condition=established --timeout=30s \
     crd/accesspolicies.portcullis.dev crd/accessrequests.portcullis.dev >>"$log_dir/seed.log"
+  local path
+  for path in "${apply_paths[@]}"; do
+    kubectl_admin apply -f "$path" >>"$log_dir/seed.log" 2>&1 || die "applying $path failed; log: $log_dir/seed.log"
+  done
   local name
   for name in "${component_names[@]}"; do
     start_component "$name" bash -c "${component_commands[$name]}"
@@ -338,6 +346,8 @@ up() {
     passthrough+=(--component "$name=${component_commands[$name]}")
     [ -n "${component_ports[$name]:-}" ] && passthrough+=(--component-port "$name=${component_ports[$name]}")
   done
+  local path
+  for path in "${apply_paths[@]}"; do passthrough+=(--apply "$path"); done
   if supervisor_running; then
     if [ -f "$run_dir/ready" ]; then
       log "already running in $dir"

@@ -25,13 +25,14 @@ extension ProxyConfiguration {
 
 extension ProxyConfiguration.Listen {
     private enum Keys: String, CodingKey {
-        case host, port, shutdownGraceSeconds, idleTimeoutSeconds, keepAliveTimeoutSeconds
+        case host, port, reusePort, shutdownGraceSeconds, idleTimeoutSeconds, keepAliveTimeoutSeconds
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: Keys.self)
         host = try container.decodeIfPresent(String.self, forKey: .host) ?? "0.0.0.0"
         port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 8443
+        reusePort = try container.decodeIfPresent(Bool.self, forKey: .reusePort) ?? false
         shutdownGraceSeconds = try container.decodeIfPresent(Int.self, forKey: .shutdownGraceSeconds) ?? 20
         guard shutdownGraceSeconds >= 0 else {
             throw ProxyConfiguration.Error(

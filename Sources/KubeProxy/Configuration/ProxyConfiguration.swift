@@ -4,7 +4,7 @@ import Yams
 /// `portcullis proxy --config FILE`: everything the proxy needs, in one YAML file.
 ///
 /// ```yaml
-/// listen: {host: 0.0.0.0, port: 8443, shutdownGraceSeconds: 20, idleTimeoutSeconds: 90, keepAliveTimeoutSeconds: 15}
+/// listen: {host: 0.0.0.0, port: 8443, reusePort: false, shutdownGraceSeconds: 20, idleTimeoutSeconds: 90, keepAliveTimeoutSeconds: 15}
 /// tls: {certFile: /etc/portcullis/tls.crt, keyFile: /etc/portcullis/tls.key, clientCAFile: /etc/portcullis/client-ca.crt}
 /// upstream: {inCluster: true}                  # or {kubeconfig: path, context: name}
 /// policies: {paths: [/etc/portcullis/policies], cluster: true, defaultOutcome: Allow}   # cluster: watch AccessPolicies
@@ -33,6 +33,9 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
     public struct Listen: Sendable, Codable, Equatable {
         public var host = "0.0.0.0"
         public var port = 8443
+        /// Lets several proxy processes listen on the same port (SO_REUSEPORT), the kernel
+        /// spreading connections between them: replicas behind one address without a balancer.
+        public var reusePort = false
         /// How long SIGTERM lets open sessions run before ending them. Below Kubernetes' default
         /// 30 s termination grace, so recordings are closed before the kubelet's SIGKILL.
         public var shutdownGraceSeconds = 20
@@ -165,6 +168,11 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
     public struct Management: Sendable, Codable, Equatable {
         public var host = "0.0.0.0"
         public var port = 9090
+
+        public init(host: String = "0.0.0.0", port: Int = 9090) {
+            self.host = host
+            self.port = port
+        }
     }
 
     public struct Error: Swift.Error, CustomStringConvertible {
@@ -228,7 +236,9 @@ public struct ProxyConfiguration: Sendable, Codable, Equatable {
         "": [
             "listen", "tls", "upstream", "policies", "authentication", "approvals", "audit", "recordings", "management",
         ],
-        "listen": ["host", "port", "shutdownGraceSeconds", "idleTimeoutSeconds", "keepAliveTimeoutSeconds"],
+        "listen": [
+            "host", "port", "reusePort", "shutdownGraceSeconds", "idleTimeoutSeconds", "keepAliveTimeoutSeconds",
+        ],
         "tls": ["certFile", "keyFile", "clientCAFile"],
         "upstream": ["inCluster", "kubeconfig", "context"], "policies": ["paths", "cluster", "defaultOutcome"],
         "authentication": ["clientCertificates", "staticTokenFile", "oidc", "tokenReview"],

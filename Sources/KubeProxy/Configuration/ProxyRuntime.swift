@@ -71,7 +71,8 @@ public final class ProxyRuntime: Sendable {
                 clientCAFile: configuration.authentication.clientCertificates == true
                     ? configuration.tls.clientCAFile : nil,
                 idleTimeout: .seconds(configuration.listen.idleTimeoutSeconds),
-                keepAliveTimeout: .seconds(configuration.listen.keepAliveTimeoutSeconds)),
+                keepAliveTimeout: .seconds(configuration.listen.keepAliveTimeoutSeconds),
+                reusePort: configuration.listen.reusePort),
             upstream: upstream, policies: policies, authenticate: chain.callerAuthenticator,
             approvals: approvals, audit: try AuditLog(path: configuration.audit.path),
             recordings: configuration.recordings?.settings,

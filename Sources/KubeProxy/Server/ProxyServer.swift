@@ -26,11 +26,14 @@ public final class ProxyServer: Sendable {
         /// How long a connection waiting for its next request may sit (see
         /// ``ProxyConfiguration/Listen/keepAliveTimeoutSeconds``).
         public var keepAliveTimeout: Duration
+        /// Shares the port with other processes that set it too (SO_REUSEPORT).
+        public var reusePort: Bool
 
         public init(
             host: String, port: Int, certificateChainFile: String, privateKeyFile: String, clientCAFile: String? = nil,
-            idleTimeout: Duration = .seconds(90), keepAliveTimeout: Duration = .seconds(15)
+            idleTimeout: Duration = .seconds(90), keepAliveTimeout: Duration = .seconds(15), reusePort: Bool = false
         ) {
+            self.reusePort = reusePort
             self.host = host
             self.port = port
             self.certificateChainFile = certificateChainFile
@@ -104,6 +107,9 @@ public final class ProxyServer: Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(
+                .socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: configuration.reusePort ? 1 : 0
+            )
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(quiesce.makeServerChannelHandler(channel: channel))
