@@ -36,7 +36,7 @@ struct WebhookCommand: AsyncParsableCommand {
         @Option(help: "A user exempt from --require-proxy (repeatable).") var proxyExemptUser: [String] = []
         @Option(help: "A user allowed to create AccessRequests for others: the proxy (repeatable).")
         var proxyUser: [String] = []
-        @Flag(help: "Also enforce the AccessPolicy objects in the cluster (listed and watched).")
+        @Flag(help: "Also enforce the AccessPolicy objects in the cluster, and know namespaces' labels (both watched).")
         var clusterPolicies = false
         @Option(help: "With --cluster-policies: reach the apiserver with this kubeconfig (default: in-cluster).")
         var kubeconfig: String?
@@ -50,10 +50,12 @@ struct WebhookCommand: AsyncParsableCommand {
             }
             let files: [AccessPolicy]
             let engine: PolicyEngine
+            let namespaces = clusterPolicies ? NamespaceDirectory() : nil
             do {
                 files = try PolicyLoader.load(paths: policies.policyPaths)
                 engine = PolicyEngine(
-                    policies: try PolicyCompiler.compile(files), options: .init(defaultOutcome: outcome))
+                    policies: try PolicyCompiler.compile(files),
+                    options: .init(defaultOutcome: outcome, namespaces: namespaces))
             } catch {
                 for problem in error.errors { printError(problem.description) }
                 throw ExitCode(1)
@@ -61,17 +63,15 @@ struct WebhookCommand: AsyncParsableCommand {
             logger.info("policies loaded", metadata: ["count": "\(engine.policies.count)"])
             let store = PolicyStore(engine)
             let sources = PolicySources(store: store, files: files)
-            var watching: Task<Void, Never>?
-            if clusterPolicies {
+            var clusterState: ClusterStateWatchers?
+            if let namespaces {
                 do {
                     let upstream: UpstreamConfiguration =
                         if let kubeconfig { try .kubeconfig(kubeconfig) } else { try .inCluster() }
-                    let watcher = ClusterPolicyWatcher(
-                        client: try KubernetesClient(configuration: upstream), sources: sources, logger: logger)
-                    watching = Task { await watcher.run() }
-                    try await watcher.waitUntilSynced(timeout: ProxyRuntime.clusterPolicySyncLimit)
+                    clusterState = try await ClusterStateWatchers.start(
+                        client: try KubernetesClient(configuration: upstream), sources: sources,
+                        directory: namespaces, logger: logger)
                 } catch {
-                    watching?.cancel()
                     printError("error: \(error)")
                     throw ExitCode(1)
                 }
@@ -97,7 +97,7 @@ struct WebhookCommand: AsyncParsableCommand {
             }
             logger.info("draining")
             try await server.shutdown()
-            watching?.cancel()
+            await clusterState?.stop()
         }
     }
 

@@ -44,7 +44,7 @@ struct ReplicaSharingTests {
         static let shared = Fixture()
         private var running: Running?
         private var webhook: WebhookServer?
-        private var watching: Task<Void, Never>?
+        private var watchers: ClusterStateWatchers?
 
         func start() async throws -> Running {
             if let running { return running }
@@ -57,14 +57,13 @@ struct ReplicaSharingTests {
             let approvalsNamespace = "replicas-\(id)"
 
             // The webhook: cluster policies only, as `portcullis webhook serve --cluster-policies`.
-            let webhookPolicies = PolicyStore(PolicyEngine(policies: []))
+            let namespaces = NamespaceDirectory()
+            let webhookPolicies = PolicyStore(PolicyEngine(policies: [], options: .init(namespaces: namespaces)))
             let webhookSources = PolicySources(store: webhookPolicies, files: [])
             let upstream = try UpstreamConfiguration.kubeconfig(cluster.kubeconfig(for: "proxy").path)
-            let watcher = ClusterPolicyWatcher(
+            watchers = try await ClusterStateWatchers.start(
                 client: try KubernetesClient(configuration: upstream), sources: webhookSources,
-                logger: .init(label: "test.webhook"))
-            watching = Task { await watcher.run() }
-            try await watcher.waitUntilSynced(timeout: .seconds(30))
+                directory: namespaces, logger: .init(label: "test.webhook"))
             let webhook = WebhookServer(
                 configuration: .init(
                     host: "127.0.0.1", port: 0, certificateChainFile: directory.appendingPathComponent("tls.crt").path,
@@ -237,6 +236,49 @@ struct ReplicaSharingTests {
         ])
         #expect(accepted.exitCode == 0, "\(accepted.standardError)")
         _ = try await Self.admin(["delete", "accesspolicy", name])
+    }
+
+    @Test("a namespace labelled with kubectl comes under a namespaceSelector policy in both replicas and the webhook")
+    func namespaceLabelsAreWatched() async throws {
+        let running = try await Fixture.shared.start()
+        let name = "replicas-\(running.id)-locked"
+        let namespace = running.approvalsNamespace
+        let took = try await Self.applyAndWait(
+            ["apply", "-f", "-"],
+            input: """
+                apiVersion: portcullis.dev/v1alpha1
+                kind: AccessPolicy
+                metadata: {name: \(name)}
+                spec:
+                  match: {namespaceSelector: {matchLabels: {replicas-locked: "\(running.id)"}}, resources: [configmaps]}
+                  rules:
+                  - {name: locked, action: Deny, expression: "request.verb in ['list', 'create']", message: "replicas \(running.id): this namespace is locked"}
+                """, until: Self.has(name))
+        #expect(took < Self.propagationLimit, "\(took)")
+        defer { Task { _ = try? await Self.admin(["delete", "accesspolicy", name]) } }
+        let list = ["-n", namespace, "get", "configmaps"]
+        let locked = "this namespace is locked"
+        for replica in 0..<2 {
+            let open = try await Self.kubectl(list, as: .alice, replica: replica)
+            #expect(!open.standardError.contains(locked), "not labelled yet: \(open.standardError)")
+        }
+
+        let labelled = try await Self.admin(["label", "namespace", namespace, "replicas-locked=\(running.id)"])
+        #expect(labelled.exitCode == 0, "\(labelled.standardError)")
+        let started = ContinuousClock.now
+        for replica in 0..<2 {
+            var answer = try await Self.kubectl(list, as: .alice, replica: replica)
+            while !answer.standardError.contains(locked), ContinuousClock.now - started < Self.propagationLimit {
+                answer = try await Self.kubectl(list, as: .alice, replica: replica)
+            }
+            #expect(answer.standardError.contains(locked), "replica \(replica): \(answer.standardError)")
+        }
+        var created = try await Self.admin(["-n", namespace, "create", "configmap", "after-lock", "--from-literal=a=b"])
+        while !created.standardError.contains(locked), ContinuousClock.now - started < Self.propagationLimit {
+            created = try await Self.admin(["-n", namespace, "create", "configmap", "after-lock", "--from-literal=a=b"])
+        }
+        #expect(created.standardError.contains(locked), "the webhook knows the label: \(created.standardError)")
+        _ = try await Self.admin(["label", "namespace", namespace, "replicas-locked-"])
     }
 
     @Test("an approval given through one replica releases the request held through the other")

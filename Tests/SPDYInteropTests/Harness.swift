@@ -11,6 +11,7 @@ struct Harness {
     let server: FakeAPIServer
     let home: URL
     let kubeconfig: URL
+    private let box: GroupBox
 
     /// - Parameter webSocket: serve WebSocket exec and the port-forward tunnel instead of refusing them.
     static func start(webSocket: Bool = false) async throws -> Harness {
@@ -24,10 +25,17 @@ struct Harness {
         let server = try await FakeAPIServer(onStream: onStream, onWebSocket: webSocket ? onWebSocket : nil)
         box.set(server)
         let home = try Paths.makeScratchDirectory("spdy-kubectl-home")
-        return Harness(server: server, home: home, kubeconfig: try server.writeKubeconfig(in: home))
+        return Harness(server: server, home: home, kubeconfig: try server.writeKubeconfig(in: home), box: box)
     }
 
+    /// Waits (up to 10 s) for the sessions still finishing, then stops the server and its event
+    /// loops: a session finishing on a loop already shut down would leak its promise, which
+    /// traps in debug builds.
     func stop() async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while box.runningSessions > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         try await server.shutdown()
         try? FileManager.default.removeItem(at: home)
     }
@@ -68,7 +76,7 @@ struct Harness {
             let eventLoopGroup = group.server!.group
             if chosen == KubernetesWebSocket.portForwardTunnelProtocol {
                 let session = try SPDYWebSocketTunnel.configureServer(channel: channel)
-                Task {
+                group.runSession {
                     await LocalPortForward.serve(PortForwardSPDYServer.accept(session: session), group: eventLoopGroup)
                 }
             } else {
@@ -76,14 +84,14 @@ struct Harness {
                     throw KubernetesStreamError(.invalidPort, "no valid ports parameter")
                 }
                 let session = try WebSocketPortForwardServer.start(channel: channel, protocolName: chosen, ports: ports)
-                Task { await LocalPortForward.serve(session, group: eventLoopGroup) }
+                group.runSession { await LocalPortForward.serve(session, group: eventLoopGroup) }
             }
             return
         }
         let options = RemoteCommandOptions(queryItems: items)
         let command = items.filter { $0.name == "command" }.map(\.value)
         let exec = try WebSocketRemoteCommandServer.start(channel: channel, protocolName: chosen, options: options)
-        Task { await LocalExec.run(exec, command: command) }
+        group.runSession { await LocalExec.run(exec, command: command) }
     }
 
     /// Splits a request target into its path and query items, decoding as Go's url.ParseQuery does
@@ -104,8 +112,19 @@ struct Harness {
     final class GroupBox: @unchecked Sendable {
         private let lock = NSLock()
         private var value: FakeAPIServer?
+        private var running = 0
         func set(_ server: FakeAPIServer) { lock.withLock { value = server } }
         var server: FakeAPIServer? { lock.withLock { value } }
+        var runningSessions: Int { lock.withLock { running } }
+
+        /// Runs a WebSocket session's work in a task, counted until it ends.
+        func runSession(_ work: @escaping @Sendable () async -> Void) {
+            lock.withLock { running += 1 }
+            Task {
+                await work()
+                lock.withLock { running -= 1 }
+            }
+        }
     }
 }
 

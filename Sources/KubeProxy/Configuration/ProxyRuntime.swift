@@ -11,9 +11,8 @@ public final class ProxyRuntime: Sendable {
     public let policies: PolicyStore
     /// Files and, with `policies.cluster`, the AccessPolicy objects: what `policies` is made of.
     public let sources: PolicySources
-    /// Watches the cluster's AccessPolicies (nil without `policies.cluster`).
-    public let policyWatcher: ClusterPolicyWatcher?
-    private let watching: Task<Void, Never>?
+    /// Watches the cluster's AccessPolicies and namespaces (nil without `policies.cluster`).
+    public let clusterState: ClusterStateWatchers?
     public let port: Int
     public let managementPort: Int?
     private let server: ProxyServer
@@ -30,10 +29,12 @@ public final class ProxyRuntime: Sendable {
         }
         let files: [AccessPolicy]
         let engine: PolicyEngine
+        let namespaces = configuration.policies.cluster ? NamespaceDirectory() : nil
         do {
             files = try PolicyLoader.load(paths: configuration.policies.paths)
             engine = PolicyEngine(
-                policies: try PolicyCompiler.compile(files), options: .init(defaultOutcome: defaultOutcome))
+                policies: try PolicyCompiler.compile(files),
+                options: .init(defaultOutcome: defaultOutcome, namespaces: namespaces))
         } catch {
             throw ProxyConfiguration.Error(description: "the policies do not load:\n\(error)")
         }
@@ -45,21 +46,13 @@ public final class ProxyRuntime: Sendable {
             }
         let policies = PolicyStore(engine)
         let sources = PolicySources(store: policies, files: files)
-        var watcher: ClusterPolicyWatcher?
-        var watching: Task<Void, Never>?
-        if configuration.policies.cluster {
-            let clusterWatcher = ClusterPolicyWatcher(
-                client: try KubernetesClient(configuration: upstream), sources: sources, logger: logger)
-            watching = Task { await clusterWatcher.run() }
-            do {
-                try await clusterWatcher.waitUntilSynced(timeout: Self.clusterPolicySyncLimit)
-            } catch {
-                watching?.cancel()
-                throw error
-            }
-            watcher = clusterWatcher
+        var watchers: ClusterStateWatchers?
+        if let namespaces {
+            watchers = try await ClusterStateWatchers.start(
+                client: try KubernetesClient(configuration: upstream), sources: sources, directory: namespaces,
+                logger: logger)
         }
-        let policyWatcher = watcher
+        let clusterState = watchers
         let chain = AuthenticatorChain(
             try await authenticators(configuration.authentication, upstream: upstream, logger: logger))
         let approvals = try await approvalStore(configuration.approvals, upstream: upstream, logger: logger)
@@ -86,7 +79,7 @@ public final class ProxyRuntime: Sendable {
             // replica out of its Service at once.
             let listener = ManagementServer(
                 host: settings.host, port: settings.port, metrics: metrics,
-                ready: { policyWatcher?.status.synced ?? true })
+                ready: { clusterState?.synced ?? true })
             managementPort = try await listener.start()
             management = listener
         }
@@ -97,24 +90,20 @@ public final class ProxyRuntime: Sendable {
                 "upstream": "\(upstream.host):\(upstream.port)",
             ])
         return ProxyRuntime(
-            configuration: configuration, policies: policies, sources: sources, watcher: policyWatcher,
-            watching: watching, port: port, managementPort: managementPort, server: server,
+            configuration: configuration, policies: policies, sources: sources, clusterState: clusterState,
+            port: port, managementPort: managementPort, server: server,
             management: management, logger: logger)
     }
 
-    /// How long startup waits for the first list of AccessPolicies before giving up.
-    public static let clusterPolicySyncLimit: Duration = .seconds(30)
-
     private init(
         configuration: ProxyConfiguration, policies: PolicyStore, sources: PolicySources,
-        watcher: ClusterPolicyWatcher?, watching: Task<Void, Never>?, port: Int, managementPort: Int?,
+        clusterState: ClusterStateWatchers?, port: Int, managementPort: Int?,
         server: ProxyServer, management: ManagementServer?, logger: Logger
     ) {
         self.configuration = configuration
         self.policies = policies
         self.sources = sources
-        self.policyWatcher = watcher
-        self.watching = watching
+        self.clusterState = clusterState
         self.port = port
         self.managementPort = managementPort
         self.server = server
@@ -203,8 +192,7 @@ public final class ProxyRuntime: Sendable {
     /// then ends the sessions still open.
     public func shutdown() async throws {
         try await server.shutdown(gracePeriod: .seconds(configuration.listen.shutdownGraceSeconds))
-        watching?.cancel()
-        await watching?.value
+        await clusterState?.stop()
         try await management?.shutdown()
     }
 }

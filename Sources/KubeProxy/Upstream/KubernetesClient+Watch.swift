@@ -23,36 +23,52 @@ extension KubernetesClient {
         }
     }
 
-    /// Watches `path` (a collection, with its query but without `watch=1`): the events until the
-    /// server ends the response, which it does after `timeoutSeconds` as asked. A stream that stays
-    /// silent for `idleLimit` is taken for dead and ends with an error, since a half-open TCP
-    /// connection would otherwise wait forever.
-    public func watch(_ path: String, idleLimit: Duration) -> AsyncThrowingStream<WatchEvent, any Error> {
+    /// Watches `path` (a collection, with its query but without `watch=1`) and hands `consume` the
+    /// events until the server ends the response, which it does after `timeoutSeconds` as asked.
+    /// A stream that stays silent for `idleLimit` is taken for dead and ends with an error, since a
+    /// half-open TCP connection would otherwise wait forever.
+    ///
+    /// The connection lives in a child task: when `consume` returns or throws, it is closed and
+    /// waited for, so no request of this watch outlives the call.
+    public func watch<Result: Sendable>(
+        _ path: String, idleLimit: Duration,
+        consume: (AsyncThrowingStream<WatchEvent, any Error>) async throws -> Result
+    ) async throws -> Result {
         let (stream, continuation) = AsyncThrowingStream<WatchEvent, any Error>.makeStream()
         let separator = path.contains("?") ? "&" : "?"
-        let task = Task {
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await self.streamLines(
+                        "\(path)\(separator)watch=1", idleLimit: idleLimit,
+                        onLine: { line in continuation.yield(try WatchEvent(line: line)) })
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
             do {
-                try await self.streamLines(
-                    "\(path)\(separator)watch=1", idleLimit: idleLimit,
-                    onLine: { line in continuation.yield(try WatchEvent(line: line)) },
-                    cancelled: { Task.isCancelled })
-                continuation.finish()
+                let result = try await consume(stream)
+                group.cancelAll()
+                return result
             } catch {
-                continuation.finish(throwing: error)
+                group.cancelAll()
+                throw error
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
     }
 
     /// Sends a GET and hands each line of a 200 response to `onLine`, on the connection's event
     /// loop, until the response ends. Any other status throws with the Status message.
     func streamLines(
-        _ path: String, idleLimit: Duration, onLine: @escaping @Sendable ([UInt8]) throws -> Void,
-        cancelled: @escaping @Sendable () -> Bool
+        _ path: String, idleLimit: Duration, onLine: @escaping @Sendable ([UInt8]) throws -> Void
     ) async throws {
         let eventLoop = group.next()
         let channel = try await pool.connect(on: eventLoop, http: true).get()
+        guard !Task.isCancelled else {
+            channel.close(promise: nil)
+            throw CancellationError()
+        }
         let configuration = pool.configuration
         var headers = HTTPHeaders([
             ("Host", configuration.port == 443 ? configuration.host : "\(configuration.host):\(configuration.port)"),
@@ -77,10 +93,6 @@ extension KubernetesClient {
             armIdleTimer()
             let router = try channel.pipeline.syncOperations.handler(type: UpstreamResponseRouter.self)
             router.sink = { event in
-                if cancelled() {
-                    finish(.failure(CancellationError()))
-                    return
-                }
                 do {
                     switch event {
                     case .part(.head(let head)):

@@ -12,6 +12,7 @@ extension PolicyEngine {
     /// evaluate does not exclude the policy. For a request that carries a line, every condition
     /// can be decided.
     public func execLinePolicies(for request: RequestAttributes, now: Date = Date()) -> [String] {
+        let request = needsLabels(request) ? labelled(request) : request
         var names: [String] = []
         for compiled in policies where compiled.policy.match.evaluate(request) != .noMatch {
             guard compiled.readsExecLine else { continue }

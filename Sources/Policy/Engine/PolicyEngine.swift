@@ -18,14 +18,18 @@ public struct PolicyEngine: Sendable {
         public var expressionCostLimit: UInt64
         /// CEL cost budget of all expressions evaluated for one request.
         public var requestCostLimit: UInt64
+        /// Where the labels of a request's namespace come from when the request does not carry
+        /// them; nil: they stay unknown.
+        public var namespaces: NamespaceDirectory?
 
         public init(
             defaultOutcome: Decision.Outcome = .allow, expressionCostLimit: UInt64 = CELCost.defaultLimit,
-            requestCostLimit: UInt64 = 10 * CELCost.defaultLimit
+            requestCostLimit: UInt64 = 10 * CELCost.defaultLimit, namespaces: NamespaceDirectory? = nil
         ) {
             self.defaultOutcome = defaultOutcome
             self.expressionCostLimit = expressionCostLimit
             self.requestCostLimit = requestCostLimit
+            self.namespaces = namespaces
         }
     }
 
@@ -67,6 +71,23 @@ public struct PolicyEngine: Sendable {
     }
 
     public func evaluate(_ request: RequestAttributes, now: Date = Date()) -> Decision {
+        if needsLabels(request) { return evaluateLabelled(labelled(request), now: now) }
+        return evaluateLabelled(request, now: now)
+    }
+
+    /// Whether the namespace's labels should be looked up in ``Options/namespaces``.
+    func needsLabels(_ request: RequestAttributes) -> Bool {
+        request.namespaceLabels == nil && !request.namespace.isEmpty && options.namespaces != nil
+    }
+
+    /// `request` with its namespace's labels from ``Options/namespaces``.
+    func labelled(_ request: RequestAttributes) -> RequestAttributes {
+        var labelled = request
+        labelled.namespaceLabels = options.namespaces?.labels(of: request.namespace)
+        return labelled
+    }
+
+    private func evaluateLabelled(_ request: RequestAttributes, now: Date) -> Decision {
         let (candidates, kinds) = index.candidates(
             group: request.group, resource: request.resource, subresource: request.subresource, verb: request.verb
         ).candidates(for: request)

@@ -30,6 +30,14 @@ final class ScriptedAPIServer: Sendable {
         let uris = Mutex<[String]>([])
     }
 
+    /// One request as the script sees it: a list or a watch, and how many of that kind came before
+    /// (so a script does not depend on how the two interleave under load).
+    struct Request: Sendable {
+        var uri: String
+        var isWatch: Bool
+        var index: Int
+    }
+
     let port: Int
     let upstream: UpstreamConfiguration
     private let log: RequestLog
@@ -42,8 +50,8 @@ final class ScriptedAPIServer: Sendable {
         self.log = log
     }
 
-    /// Starts the server; `script` gets each request's URI and its number (0-based).
-    static func start(script: @escaping @Sendable (String, Int) -> Reply) async throws -> ScriptedAPIServer {
+    /// Starts the server; `script` answers each request.
+    static func start(script: @escaping @Sendable (Request) -> Reply) async throws -> ScriptedAPIServer {
         let authority = try TestCertificateAuthority()
         let (certificatePEM, keyPEM) = try authority.issueServerCertificate()
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -80,11 +88,11 @@ final class ScriptedAPIServer: Sendable {
     private final class Responder: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
-        let script: @Sendable (String, Int) -> Reply
+        let script: @Sendable (Request) -> Reply
         let log: RequestLog
         private var uri = ""
 
-        init(script: @escaping @Sendable (String, Int) -> Reply, log: RequestLog) {
+        init(script: @escaping @Sendable (Request) -> Reply, log: RequestLog) {
             self.script = script
             self.log = log
         }
@@ -96,11 +104,13 @@ final class ScriptedAPIServer: Sendable {
             case .body:
                 break
             case .end:
-                let number = log.uris.withLock {
+                let isWatch = uri.contains("watch=1")
+                let index = log.uris.withLock {
+                    let earlier = $0.filter { $0.contains("watch=1") == isWatch }.count
                     $0.append(uri)
-                    return $0.count - 1
+                    return earlier
                 }
-                reply(script(uri, number), context: context)
+                reply(script(Request(uri: uri, isWatch: isWatch, index: index)), context: context)
             }
         }
 
