@@ -17,7 +17,7 @@ struct Harness {
     static func start(webSocket: Bool = false) async throws -> Harness {
         let box = GroupBox()
         let onStream: FakeAPIServer.StreamHandler = { session, version, request in
-            await Harness.serve(session, version: version, request: request, group: box)
+            await box.counted { await Harness.serve(session, version: version, request: request, group: box) }
         }
         let onWebSocket: FakeAPIServer.WebSocketHandler = { channel, chosen, request in
             try Harness.serveWebSocket(channel, chosen, request, group: box)
@@ -124,6 +124,13 @@ struct Harness {
                 await work()
                 lock.withLock { running -= 1 }
             }
+        }
+
+        /// Runs a SPDY session's work, counted until it ends.
+        func counted(_ work: () async -> Void) async {
+            lock.withLock { running += 1 }
+            await work()
+            lock.withLock { running -= 1 }
         }
     }
 }
