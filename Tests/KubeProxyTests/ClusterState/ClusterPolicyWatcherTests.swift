@@ -119,15 +119,17 @@ struct ClusterPolicyWatcherTests {
 
     @Test("a watch the server ends at once counts as a failure: a new list follows, after a pause")
     func instantEndRelists() async throws {
+        // Every watch ends at once. Without the rule they would be resumed one after another
+        // and the second list, which brings b, would never be asked for. (Under a loaded run one
+        // may take a second and count as normal; the next one is quick again.)
         let server = try await ScriptedAPIServer.start(
             script: Self.script(
                 lists: [Self.list(["a"], resourceVersion: "10"), Self.list(["b"], resourceVersion: "11")],
-                watches: [.stream(lines: [], then: .finish)]))
+                watches: Array(repeating: .stream(lines: [], then: .finish), count: 1000)))
         try await Self.watching(server) { watcher, store in
             try await Self.eventually("b alone") { Self.names(store) == ["b"] }
             #expect(watcher.status.problem == nil, "the new list worked")
         }
-        #expect(server.requests[2] == ClusterPolicyWatcher.collection, "\(server.requests)")
         try await server.close()
     }
 
