@@ -32,13 +32,20 @@ public final class SignalWaiter: @unchecked Sendable {
         }
         self.sources = sources
         for (source, number) in zip(sources, signals) {
-            source.setEventHandler { [unowned self] in self.deliver(number) }
+            // Weak: an event already queued when the waiter goes away finds nobody to tell.
+            source.setEventHandler { [weak self] in self?.deliver(number) }
             source.resume()
         }
         let deadline = ContinuousClock.now + Self.handlerInstallLimit
         while signals.contains(where: { Self.disposition(of: $0) != .handler }), ContinuousClock.now < deadline {
             usleep(1000)
         }
+    }
+
+    /// Sources must be cancelled before they are released: Dispatch would otherwise still route
+    /// the next such signal to freed memory (it crashed a test run that way).
+    deinit {
+        for source in sources { source.cancel() }
     }
 
     /// What the process currently does with a signal.

@@ -43,8 +43,36 @@ struct SignalWaiterTests {
         }
         #expect(await received.value == SIGUSR1)
         sender.cancel()
+        await sender.value
         timeout.cancel()
         withExtendedLifetime(first) {}
+    }
+
+    @Test("a waiter that goes away cancels its sources: later signals are still handled, by nobody")
+    func releasedWaiterCancelsSources() async throws {
+        do {
+            let waiter = SignalWaiter(signals: [SIGUSR2])
+            withExtendedLifetime(waiter) {}
+        }
+        // Before the fix, Dispatch kept routing this signal to the released sources' memory.
+        for _ in 0..<10 {
+            kill(getpid(), SIGUSR2)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(SignalWaiter.disposition(of: SIGUSR2) == .handler)
+        let again = SignalWaiter(signals: [SIGUSR2])
+        let timeout = Task { try? await Task.sleep(for: .seconds(10)) }
+        let received = Task { await again.next(orUntil: timeout) }
+        let sender = Task {
+            while !Task.isCancelled {
+                kill(getpid(), SIGUSR2)
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        #expect(await received.value == SIGUSR2, "a new waiter still gets the signal")
+        sender.cancel()
+        await sender.value
+        timeout.cancel()
     }
 
     @Test("stop escalates to SIGKILL of the whole group when SIGTERM is ignored, within the grace period")
