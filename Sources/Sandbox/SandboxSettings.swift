@@ -33,7 +33,7 @@ public struct SandboxSettings: Sendable, Equatable {
             attempts += 1
             guard attempts < 1000 else { throw SandboxError(.scriptFailed, "cannot find free ports on 127.0.0.1") }
             let port = Int.random(in: portRange)
-            if !chosen.contains(port), canBind(port) { chosen.append(port) }
+            if !chosen.contains(port), canBind(port), reserve(port) { chosen.append(port) }
         }
         return SandboxSettings(
             proxyPort: chosen[0], managementPort: chosen[1], secondManagementPort: chosen[2], webhookPort: chosen[3])
@@ -72,6 +72,26 @@ public struct SandboxSettings: Sendable, Equatable {
         WEBHOOK_PORT=\(webhookPort)
 
         """
+    }
+
+    /// Where pickers of test ports reserve them, shared with scripts/testenv/testenv.sh: a port
+    /// chosen here is bound only once the sandbox's cluster is up, and a test cluster starting
+    /// meanwhile must not choose it too (it did, and its apiserver failed to bind).
+    public static let reservations = "/tmp/portcullis-ports"
+    /// A reservation older than this is stale: its port is bound by now, or abandoned.
+    public static let reservationLifetime: TimeInterval = 600
+
+    /// Reserves `port` by creating its directory (atomic), taking over a stale reservation.
+    public static func reserve(_ port: Int) -> Bool {
+        mkdir(reservations, 0o777)
+        let path = "\(reservations)/\(port)"
+        if mkdir(path, 0o755) == 0 { return true }
+        var status = stat()
+        guard stat(path, &status) == 0,
+            Date().timeIntervalSince1970 - TimeInterval(status.st_mtim.tv_sec) > reservationLifetime
+        else { return false }
+        rmdir(path)
+        return mkdir(path, 0o755) == 0
     }
 
     private static func canBind(_ port: Int) -> Bool {

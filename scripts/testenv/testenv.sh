@@ -51,6 +51,23 @@ ready_timeout=${TESTENV_READY_TIMEOUT:-90}
 
 # A free TCP port on 127.0.0.1: random, below the kernel's ephemeral range (so no outgoing
 # connection takes it between now and the bind), and used by no socket in /proc/net/tcp.
+#
+# A port chosen here is bound only seconds later, so two pickers running at once (the test cluster
+# and a sandbox starting beside it in one test run) could choose the same one. Every picker
+# therefore also reserves its port by creating /tmp/portcullis-ports/PORT (mkdir is atomic);
+# reservations older than 10 minutes are stale, by then the port is bound or abandoned.
+# `portcullis sandbox` reserves its ports the same way.
+port_reservations=/tmp/portcullis-ports
+reserve_port() {
+  mkdir -p "$port_reservations"
+  mkdir "$port_reservations/$1" 2>/dev/null && return 0
+  if [ -n "$(find "$port_reservations/$1" -maxdepth 0 -mmin +10 2>/dev/null)" ]; then
+    rmdir "$port_reservations/$1" 2>/dev/null
+    mkdir "$port_reservations/$1" 2>/dev/null && return 0
+  fi
+  return 1
+}
+
 free_port() {
   local port hex low
   low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
@@ -59,9 +76,7 @@ free_port() {
     port=$(( (RANDOM * 32768 + RANDOM) % (low - 20000) + 20000 ))
     hex=$(printf '%04X' "$port")
     if ! awk -v h=":$hex" 'NR > 1 && substr($2, length($2) - 4) == h { found = 1 } END { exit !found }' \
-      /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-      case " ${used_ports:-} " in *" $port "*) continue ;; esac
-      used_ports="${used_ports:-} $port"
+      /proc/net/tcp /proc/net/tcp6 2>/dev/null && reserve_port "$port"; then
       echo "$port"
       return
     fi
