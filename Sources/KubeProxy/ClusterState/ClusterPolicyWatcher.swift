@@ -57,7 +57,7 @@ public final class ClusterPolicyWatcher: Sendable {
             return .refused(problems: error.errors.map(\.description))
         }
         logger.info("AccessPolicies applied", metadata: ["objects": "\(objects.count)"])
-        return .applied(objectCount: objects.count)
+        return .applied
     }
 }
 

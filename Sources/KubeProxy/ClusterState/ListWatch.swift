@@ -27,8 +27,6 @@ public final class ListWatch: Sendable {
     public struct Status: Sendable {
         /// A full list has been applied at least once.
         public var synced = false
-        /// Objects in the local copy.
-        public var objectCount = 0
         /// Why the last list, watch or change failed; nil once it works again.
         public var problem: String?
     }
@@ -56,10 +54,9 @@ public final class ListWatch: Sendable {
 
     public var status: Status { state.withLockedValue { $0 } }
 
-    /// The outcome of applying a list or an event: the objects now held, or why the change was
-    /// not applied (the previous state stays).
+    /// The outcome of applying a list or an event: applied, or why not (the previous state stays).
     public enum Applied {
-        case applied(objectCount: Int)
+        case applied
         case refused(problems: [String])
     }
 
@@ -147,10 +144,9 @@ public final class ListWatch: Sendable {
 
     private func record(_ applied: Applied, list: Bool) {
         switch applied {
-        case .applied(let count):
+        case .applied:
             state.withLockedValue {
                 $0.synced = $0.synced || list
-                $0.objectCount = count
                 $0.problem = nil
             }
         case .refused(let problems):

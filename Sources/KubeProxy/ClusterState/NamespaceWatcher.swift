@@ -32,14 +32,14 @@ public final class NamespaceWatcher: Sendable {
                     if let (name, labels) = Self.labels(of: item) { all[name] = labels }
                 }
                 directory.replaceAll(all)
-                return .applied(objectCount: all.count)
+                return .applied
             },
             onEvent: { type, object in
                 guard let (name, labels) = Self.labels(of: object) else {
                     return .refused(problems: ["a Namespace event without a name"])
                 }
                 if type == "DELETED" { directory.remove(name) } else { directory.set(name, labels: labels) }
-                return .applied(objectCount: directory.count)
+                return .applied
             })
     }
 

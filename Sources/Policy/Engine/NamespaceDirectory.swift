@@ -22,8 +22,6 @@ public final class NamespaceDirectory: Sendable {
     public func remove(_ namespace: String) {
         namespaces.withLock { $0[namespace] = nil }
     }
-
-    public var count: Int { namespaces.value.count }
 }
 
 extension NamespaceDirectory: Hashable {

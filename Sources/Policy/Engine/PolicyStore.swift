@@ -24,12 +24,6 @@ public final class PolicyStore: Sendable {
         current.value = engine
         return engine
     }
-
-    /// Reloads from files and directories; on any error the previous set stays in force.
-    @discardableResult
-    public func reload(paths: [String]) throws(PolicyLoadErrors) -> PolicyEngine {
-        try replace(with: try PolicyLoader.load(paths: paths))
-    }
 }
 
 /// A value behind a lock, for state shared across threads without an actor hop on hot paths.
