@@ -37,6 +37,8 @@
 #   BENCH_SESSION_KUBECTL kubectl version for the sessions (default 1.33)
 #   BENCH_SESSION_SETTLE  seconds the open sessions sit idle before the "idle" RSS (default 30: the
 #                         proxy's 15 s keep-alive timeout has closed kubectl's unused first connections)
+#   BENCH_PARTS           which measurements run (default "exec port-forward sessions"): one part
+#                         alone, while working on it, takes minutes instead of twenty
 #   BENCH_PERF            1: after the matrix, profile Portcullis with `perf record` during one exec
 #                         (recordings on, and off) and one port-forward transfer per kubectl, and
 #                         write the hottest symbols next to the report
@@ -62,6 +64,7 @@ session_batch=${BENCH_SESSION_BATCH:-20}
 session_kubectl=${BENCH_SESSION_KUBECTL:-1.33}
 session_settle=${BENCH_SESSION_SETTLE:-30}
 perf_profile=${BENCH_PERF:-0}
+parts=" ${BENCH_PARTS:-exec port-forward sessions} "
 scratch=${BENCH_SCRATCH:-$(mktemp -d /tmp/portcullis-bench-streams.XXXXXX)}
 stamp=$(date +%Y%m%d-%H%M%S)
 out=${BENCH_OUT:-$root/.build/benchmarks/streams-$stamp.md}
@@ -74,6 +77,10 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
 kubectl_bin() { echo "$kubectl_dir/kubectl.$1"; }
+runs_part() { [[ $parts == *" $1 "* ]]; }
+for part in $parts; do
+  case $part in exec | port-forward | sessions) ;; *) die "BENCH_PARTS: no part \"$part\" (exec, port-forward, sessions)" ;; esac
+done
 
 load_at_start=$(load_average)
 say "scratch: $scratch (load average $load_at_start on $(nproc) cores)"
@@ -273,12 +280,14 @@ run_exec() { # kubectl target run
   record_result exec "$v" "$t" "$run" "$(elapsed "$started" "$ended")" $((p1 - p0)) $((a1 - a0)) "$rec_bytes" "$status"
 }
 
-say "exec: $repeat × ${size_mib} MiB per kubectl and target"
-for run in $(seq 1 "$repeat"); do
-  for v in $kubectl_versions; do
-    for t in "${exec_targets[@]}"; do run_exec "$v" "$t" "$run"; done
+if runs_part exec; then
+  say "exec: $repeat × ${size_mib} MiB per kubectl and target"
+  for run in $(seq 1 "$repeat"); do
+    for v in $kubectl_versions; do
+      for t in "${exec_targets[@]}"; do run_exec "$v" "$t" "$run"; done
+    done
   done
-done
+fi
 
 # --- 5. port-forward throughput ---------------------------------------------------------------------
 # The "pod port": a server on 127.0.0.1 that answers any request with SIZE zero bytes (HTTP/1.0,
@@ -306,44 +315,46 @@ while True:
     conn, _ = server.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 EOF
-data_port=$(free_port)
-python3 "$scratch/data-server.py" "$size_bytes" "$data_port" >"$scratch/data-server.log" 2>&1 &
-started_pids+=($!)
-wait_for "the data server on port $data_port" 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$data_port"
-
-# One port-forward session per kubectl and target, kept for all repetitions (each download is a
-# new forwarded connection); their local ports are read from kubectl's "Forwarding from" line.
 declare -A local_port=() forward_pid=()
-for v in $kubectl_versions; do
-  for t in "${forward_targets[@]}"; do
-    log=$scratch/port-forward-$t-$v.log
-    kube_exec "$v" "$t" port-forward -n dev pod/web --address 127.0.0.1 ":$data_port" >"$log" 2>&1 &
-    started_pids+=($!)
-    forward_pid[$t-$v]=$!
-    wait_for "kubectl $v port-forward via $t" 30 grep -q 'Forwarding from 127.0.0.1:' "$log"
-    local_port[$t-$v]=$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -1)
-  done
-done
+if runs_part port-forward; then
+  data_port=$(free_port)
+  python3 "$scratch/data-server.py" "$size_bytes" "$data_port" >"$scratch/data-server.log" 2>&1 &
+  started_pids+=($!)
+  wait_for "the data server on port $data_port" 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$data_port"
 
-run_forward() { # kubectl target run
-  local v=$1 t=$2 run=$3 p0 p1 a0 a1 answer
-  p0=$(ticks "${proxy_pid[$t]}") a0=$(ticks "$apiserver_pid")
-  answer=$(curl -sS -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
-    "http://127.0.0.1:${local_port[$t-$v]}/" 2>"$scratch/curl.err") ||
-    die "the download through kubectl $v port-forward via $t failed: $(cat "$scratch/curl.err")"
-  p1=$(ticks "${proxy_pid[$t]}") a1=$(ticks "$apiserver_pid")
-  read -r code bytes seconds <<<"$answer"
-  { [ "$code" = 200 ] && [ "$bytes" = "$size_bytes" ]; } ||
-    die "kubectl $v port-forward via $t: HTTP $code, $bytes bytes of $size_bytes"
-  record_result port-forward "$v" "$t" "$run" "$seconds" $((p1 - p0)) $((a1 - a0)) - ok
-}
-
-say "port-forward: $repeat × ${size_mib} MiB per kubectl and target"
-for run in $(seq 1 "$repeat"); do
+  # One port-forward session per kubectl and target, kept for all repetitions (each download is a
+  # new forwarded connection); their local ports are read from kubectl's "Forwarding from" line.
   for v in $kubectl_versions; do
-    for t in "${forward_targets[@]}"; do run_forward "$v" "$t" "$run"; done
+    for t in "${forward_targets[@]}"; do
+      log=$scratch/port-forward-$t-$v.log
+      kube_exec "$v" "$t" port-forward -n dev pod/web --address 127.0.0.1 ":$data_port" >"$log" 2>&1 &
+      started_pids+=($!)
+      forward_pid[$t-$v]=$!
+      wait_for "kubectl $v port-forward via $t" 30 grep -q 'Forwarding from 127.0.0.1:' "$log"
+      local_port[$t-$v]=$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$log" | head -1)
+    done
   done
-done
+
+  run_forward() { # kubectl target run
+    local v=$1 t=$2 run=$3 p0 p1 a0 a1 answer
+    p0=$(ticks "${proxy_pid[$t]}") a0=$(ticks "$apiserver_pid")
+    answer=$(curl -sS -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
+      "http://127.0.0.1:${local_port[$t-$v]}/" 2>"$scratch/curl.err") ||
+      die "the download through kubectl $v port-forward via $t failed: $(cat "$scratch/curl.err")"
+    p1=$(ticks "${proxy_pid[$t]}") a1=$(ticks "$apiserver_pid")
+    read -r code bytes seconds <<<"$answer"
+    { [ "$code" = 200 ] && [ "$bytes" = "$size_bytes" ]; } ||
+      die "kubectl $v port-forward via $t: HTTP $code, $bytes bytes of $size_bytes"
+    record_result port-forward "$v" "$t" "$run" "$seconds" $((p1 - p0)) $((a1 - a0)) - ok
+  }
+
+  say "port-forward: $repeat × ${size_mib} MiB per kubectl and target"
+  for run in $(seq 1 "$repeat"); do
+    for v in $kubectl_versions; do
+      for t in "${forward_targets[@]}"; do run_forward "$v" "$t" "$run"; done
+    done
+  done
+fi
 
 # --- optional: where Portcullis's time goes -------------------------------------------------------
 perf_report=
@@ -374,9 +385,11 @@ if [ "$perf_profile" = 1 ] && command -v perf >/dev/null; then
     } >>"$perf_report"
   }
   for v in $kubectl_versions; do
-    profile "exec, kubectl $v, recordings on" portcullis run_exec "$v" portcullis perf
-    profile "exec, kubectl $v, recordings off" portcullis-norec run_exec "$v" portcullis-norec perf
-    profile "port-forward, kubectl $v" portcullis run_forward "$v" portcullis perf
+    if runs_part exec; then
+      profile "exec, kubectl $v, recordings on" portcullis run_exec "$v" portcullis perf
+      profile "exec, kubectl $v, recordings off" portcullis-norec run_exec "$v" portcullis-norec perf
+    fi
+    if runs_part port-forward; then profile "port-forward, kubectl $v" portcullis run_forward "$v" portcullis perf; fi
   done
   # The profiled runs are in results.tsv as run "perf"; they are not in the medians.
 fi
@@ -388,57 +401,59 @@ for key in "${!forward_pid[@]}"; do kill -TERM "${forward_pid[$key]}" 2>/dev/nul
 # hide what the sessions take. Every session is `kubectl exec -i web -c app -- sh` with its stdin
 # on one FIFO that this script holds open and never writes: idle until the FIFO is closed, which
 # ends every shell with an EOF (a clean exit 0).
-say "sessions: $sessions idle \`kubectl $session_kubectl exec -i -- sh\` through a fresh portcullis"
-start_portcullis sessions yes
-sessions_pid=${proxy_pid[sessions]}
-# Warm-up: one interactive session, so what every session shares (TLS contexts, the upstream
-# pool, the recorder) is in "before".
-echo 'echo warm' | kube "$session_kubectl" sessions exec -i -n dev web -c app -- sh >/dev/null 2>&1 ||
-  die "the warm-up session through portcullis failed"
-warm_started=$(session_records sessions ResponseStarted exec)
-sleep 2
-rss_before=$(rss_kib "$sessions_pid")
-fifo=$scratch/idle-stdin
-rm -f "$fifo" && mkfifo "$fifo"
-exec 7<>"$fifo"
-session_pids=()
-started_at=$SECONDS
-while [ ${#session_pids[@]} -lt "$sessions" ]; do
-  batch_end=$(( ${#session_pids[@]} + session_batch ))
-  [ "$batch_end" -le "$sessions" ] || batch_end=$sessions
-  while [ ${#session_pids[@]} -lt "$batch_end" ]; do
-    # 7>&-: the sessions must not hold the FIFO's write end, or closing it would not end them.
-    kube_exec "$session_kubectl" sessions exec -i -n dev web -c app -- sh <"$fifo" >/dev/null \
-      2>>"$scratch/sessions.err" 7>&- &
-    session_pids+=($!)
-    started_pids+=($!)
+if runs_part sessions; then
+  say "sessions: $sessions idle \`kubectl $session_kubectl exec -i -- sh\` through a fresh portcullis"
+  start_portcullis sessions yes
+  sessions_pid=${proxy_pid[sessions]}
+  # Warm-up: one interactive session, so what every session shares (TLS contexts, the upstream
+  # pool, the recorder) is in "before".
+  echo 'echo warm' | kube "$session_kubectl" sessions exec -i -n dev web -c app -- sh >/dev/null 2>&1 ||
+    die "the warm-up session through portcullis failed"
+  warm_started=$(session_records sessions ResponseStarted exec)
+  sleep 2
+  rss_before=$(rss_kib "$sessions_pid")
+  fifo=$scratch/idle-stdin
+  rm -f "$fifo" && mkfifo "$fifo"
+  exec 7<>"$fifo"
+  session_pids=()
+  started_at=$SECONDS
+  while [ ${#session_pids[@]} -lt "$sessions" ]; do
+    batch_end=$(( ${#session_pids[@]} + session_batch ))
+    [ "$batch_end" -le "$sessions" ] || batch_end=$sessions
+    while [ ${#session_pids[@]} -lt "$batch_end" ]; do
+      # 7>&-: the sessions must not hold the FIFO's write end, or closing it would not end them.
+      kube_exec "$session_kubectl" sessions exec -i -n dev web -c app -- sh <"$fifo" >/dev/null \
+        2>>"$scratch/sessions.err" 7>&- &
+      session_pids+=($!)
+      started_pids+=($!)
+    done
+    wait_for "$batch_end sessions to start" 120 records_at_least sessions ResponseStarted exec $((warm_started + batch_end))
   done
-  wait_for "$batch_end sessions to start" 120 records_at_least sessions ResponseStarted exec $((warm_started + batch_end))
-done
-established_after=$((SECONDS - started_at))
-sleep 3
-alive=0
-for pid in "${session_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
-open_sessions=$(( $(session_records sessions ResponseStarted exec) - $(session_records sessions ResponseComplete exec) ))
-rss_open=$(rss_kib "$sessions_pid")
-say "all open: RSS $rss_open KiB; idle for $session_settle s"
-sleep "$session_settle"
-still_open=$(( $(session_records sessions ResponseStarted exec) - $(session_records sessions ResponseComplete exec) ))
-[ "$still_open" = "$open_sessions" ] || die "$((open_sessions - still_open)) sessions ended while idle"
-rss_after=$(rss_kib "$sessions_pid")
-sessions_cpu=$(awk -v t="$(ticks "$sessions_pid")" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
-note_load
-say "$alive kubectls alive, $open_sessions sessions open; RSS $rss_before KiB before, $rss_after KiB idle"
-{ [ "$alive" = "$sessions" ] && [ "$open_sessions" = "$sessions" ]; } ||
-  die "expected $sessions open sessions, $alive kubectls alive and $open_sessions open in the audit log"
-# The end: close the FIFO; every shell reads EOF and exits 0.
-exec 7>&-
-failed=0
-for pid in "${session_pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
-wait_for "every session's end record" 60 records_at_least sessions ResponseComplete exec $((warm_started + sessions))
-sleep 2
-rss_closed=$(rss_kib "$sessions_pid")
-say "sessions ended ($failed non-zero exits); RSS $rss_closed KiB after they closed"
+  established_after=$((SECONDS - started_at))
+  sleep 3
+  alive=0
+  for pid in "${session_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
+  open_sessions=$(( $(session_records sessions ResponseStarted exec) - $(session_records sessions ResponseComplete exec) ))
+  rss_open=$(rss_kib "$sessions_pid")
+  say "all open: RSS $rss_open KiB; idle for $session_settle s"
+  sleep "$session_settle"
+  still_open=$(( $(session_records sessions ResponseStarted exec) - $(session_records sessions ResponseComplete exec) ))
+  [ "$still_open" = "$open_sessions" ] || die "$((open_sessions - still_open)) sessions ended while idle"
+  rss_after=$(rss_kib "$sessions_pid")
+  sessions_cpu=$(awk -v t="$(ticks "$sessions_pid")" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
+  note_load
+  say "$alive kubectls alive, $open_sessions sessions open; RSS $rss_before KiB before, $rss_after KiB idle"
+  { [ "$alive" = "$sessions" ] && [ "$open_sessions" = "$sessions" ]; } ||
+    die "expected $sessions open sessions, $alive kubectls alive and $open_sessions open in the audit log"
+  # The end: close the FIFO; every shell reads EOF and exits 0.
+  exec 7>&-
+  failed=0
+  for pid in "${session_pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+  wait_for "every session's end record" 60 records_at_least sessions ResponseComplete exec $((warm_started + sessions))
+  sleep 2
+  rss_closed=$(rss_kib "$sessions_pid")
+  say "sessions ended ($failed non-zero exits); RSS $rss_closed KiB after they closed"
+fi
 load_at_end=$(load_average)
 
 # --- 7. the report --------------------------------------------------------------------------------
@@ -476,14 +491,17 @@ table=$(awk -F'\t' -v size="$size_mib" '
     }
   }' "$results")
 
-per_session=$(awk -v a="$rss_after" -v b="$rss_before" -v n="$sessions" 'BEGIN { printf "%.1f", (a - b) / n }')
-per_session_open=$(awk -v a="$rss_open" -v b="$rss_before" -v n="$sessions" 'BEGIN { printf "%.1f", (a - b) / n }')
-session_met=$(awk -v p="$per_session" 'BEGIN { print (p < 100 ? "yes" : "no") }')
-session_table=$(
-  echo "| kubectl | sessions | RSS before KiB | all open (3 s) KiB | per session | idle (${session_settle} s more) KiB | **per idle session** | after they closed KiB | target < 100 KiB |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
-  echo "| $session_kubectl | $sessions | $rss_before | $rss_open | $per_session_open | $rss_after | $per_session | $rss_closed | $session_met |"
-)
+session_table="Idle sessions: not measured (BENCH_PARTS)."
+if runs_part sessions; then
+  per_session=$(awk -v a="$rss_after" -v b="$rss_before" -v n="$sessions" 'BEGIN { printf "%.1f", (a - b) / n }')
+  per_session_open=$(awk -v a="$rss_open" -v b="$rss_before" -v n="$sessions" 'BEGIN { printf "%.1f", (a - b) / n }')
+  session_met=$(awk -v p="$per_session" 'BEGIN { print (p < 100 ? "yes" : "no") }')
+  session_table=$(
+    echo "| kubectl | sessions | RSS before KiB | all open (3 s) KiB | per session | idle (${session_settle} s more) KiB | **per idle session** | after they closed KiB | target < 100 KiB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+    echo "| $session_kubectl | $sessions | $rss_before | $rss_open | $per_session_open | $rss_after | $per_session | $rss_closed | $session_met |"
+  )
+fi
 
 {
   echo "# Streams benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -506,7 +524,7 @@ session_table=$(
   echo "CPU per GiB: user + system time of the proxy process and of kube-apiserver during the run," \
     "per GiB moved (median of the runs). The recording column is the .cast file one run left."
   echo
-  echo "Idle interactive sessions: \`kubectl $session_kubectl exec -i web -c app -- sh\`, stdin on an idle FIFO," \
+  runs_part sessions && echo "Idle interactive sessions: \`kubectl $session_kubectl exec -i web -c app -- sh\`, stdin on an idle FIFO," \
     "through a fresh \`portcullis\` (recordings and audit on) warmed up by one session; started in" \
     "batches of $session_batch, all $sessions open after ${established_after} s (audit ResponseStarted" \
     "records, kubectls alive); proxy CPU $sessions_cpu s in all; $failed sessions ended non-zero."
