@@ -138,6 +138,8 @@ public final class ProxyServer: Sendable {
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Idle sessions keep their TLS buffers without their untouched pages (ConnectionBufferPool).
+            .childChannelOption(.allocator, value: .connectionBuffers)
             .bind(host: configuration.host, port: configuration.port)
             .get()
         state.withLockedValue { $0 = quiesce }
