@@ -77,13 +77,60 @@ struct RemoteCommandInterception: Sendable {
         return .success(.spdy(offered: offered))
     }
 
+    /// Establishes the session, then serves it in a task of its own and returns.
+    ///
+    /// Why two tasks: a task keeps the memory its async frames grew to until it ends, and
+    /// establishing takes 12 KiB of frames that a session sitting idle for hours should not hold
+    /// (docs/benchmarks.md). The serving task's frames are the bridge's, about 6 KiB.
     func run() async {
+        guard let session = await establish() else { return }
+        Task { await serve(session) }
+    }
+
+    /// Both sides of an established session, and what its end needs: built by ``establish()``.
+    private final class EstablishedSession: Sendable {
+        let audit: AuditRecord
+        let parameters: StreamParameters
+        let transport: ClientTransport
+        let client: RemoteCommandSession
+        let upstream: RemoteCommandClientSession
+        let recorder: SessionRecorder?
+        let lineGuard: StdinLineGuard?
+
+        init(
+            audit: AuditRecord, parameters: StreamParameters, transport: ClientTransport,
+            client: RemoteCommandSession, upstream: RemoteCommandClientSession, recorder: SessionRecorder?,
+            lineGuard: StdinLineGuard?
+        ) {
+            self.audit = audit
+            self.parameters = parameters
+            self.transport = transport
+            self.client = client
+            self.upstream = upstream
+            self.recorder = recorder
+            self.lineGuard = lineGuard
+        }
+    }
+
+    /// Bridges the session until it ends, then finishes its recording and its record.
+    private func serve(_ session: EstablishedSession) async {
+        let (summary, elapsed, copy, registration) = await bridge(session)
+        // Closed last: a shutdown waits for it, so the recording and the record below are written.
+        defer { services.sessions.close(registration) }
+        await conclude(session, copy: copy, summary: summary, elapsed: elapsed)
+    }
+
+    /// Opens the upstream streams, the recording and the client's side; nil when the session was
+    /// refused or failed (answered and audited here).
+    @inline(never)
+    private func establish() async -> EstablishedSession? {
         var audit = self.audit
         let transport: ClientTransport
         switch Self.clientTransport(clientHead.headers) {
         case .success(let chosen): transport = chosen
         case .failure(let refusal):
-            return await refuse(refusal.status, audit: &audit)
+            await refuse(refusal.status, audit: &audit)
+            return nil
         }
         let parameters = StreamParameters(query: RequestInfo.query(of: request.head.uri))
         let options = RemoteCommandOptions(
@@ -106,10 +153,12 @@ struct RemoteCommandInterception: Sendable {
             (upstreamChannel, handshake) = upgraded
         case .failure(.unreachable(let error)):
             services.metrics.recordUpstreamError()
-            return await refuse(.unavailable("the Kubernetes API server is unreachable: \(error)"), audit: &audit)
+            await refuse(.unavailable("the Kubernetes API server is unreachable: \(error)"), audit: &audit)
+            return nil
         case .failure(.handshakeFailed(let error)):
             services.metrics.recordUpstreamError()
-            return await refuse(.badGateway("the upgrade to the Kubernetes API server failed: \(error)"), audit: &audit)
+            await refuse(.badGateway("the upgrade to the Kubernetes API server failed: \(error)"), audit: &audit)
+            return nil
         }
         // A client that leaves takes its upstream connection with it (the command sees its streams end).
         downstream.channel.closeFuture.whenComplete { _ in upstreamChannel.close(promise: nil) }
@@ -120,7 +169,8 @@ struct RemoteCommandInterception: Sendable {
             upstreamChannel.close(promise: nil)
             audit.responseCode = Int(head.status.code)
             services.record(audit)
-            return await downstream.refuse(head, body: body)
+            await downstream.refuse(head, body: body)
+            return nil
         case .upgraded(let session, let version):
             upstreamSession = session
             upstreamVersion = version
@@ -139,11 +189,12 @@ struct RemoteCommandInterception: Sendable {
                 audit.annotations["portcullis.dev/recording-error"] = "\(error)"
                 if settings.failClosed {
                     await upstreamSession.close()
-                    return await refuse(
+                    await refuse(
                         KubernetesStatus(
                             code: 500, reason: "InternalError",
                             message: "this session must be recorded and the recording cannot be opened"),
                         audit: &audit)
+                    return nil
                 }
             }
         }
@@ -154,7 +205,8 @@ struct RemoteCommandInterception: Sendable {
                 session: upstreamSession, protocolVersion: upstreamVersion, options: options)
         } catch {
             await recorder?.finish(marker: "error: \(error)")
-            return await refuse(.badGateway("the Kubernetes API server refused the streams: \(error)"), audit: &audit)
+            await refuse(.badGateway("the Kubernetes API server refused the streams: \(error)"), audit: &audit)
+            return nil
         }
 
         let client: RemoteCommandSession
@@ -179,7 +231,7 @@ struct RemoteCommandInterception: Sendable {
             audit.annotations["portcullis.dev/session-error"] = "\(error)"
             audit.responseCode = 101
             services.record(audit)
-            return
+            return nil
         }
 
         audit.responseCode = 101
@@ -189,29 +241,52 @@ struct RemoteCommandInterception: Sendable {
         started.stage = "ResponseStarted"
         services.record(started)
         for label in Self.decisionMarkers(audit) { await recorder?.marker(label) }
+        return EstablishedSession(
+            audit: audit, parameters: parameters, transport: transport, client: client, upstream: upstream,
+            recorder: recorder, lineGuard: lineGuard)
+    }
 
+    /// Bridges the two sides until the session ends: what the session holds while it runs.
+    @inline(never)
+    private func bridge(
+        _ session: EstablishedSession
+    ) async -> (RemoteCommandSummary, Duration, CopyRecorder?, ActiveSessions.Registration) {
+        let recorder = session.recorder
         // A `kubectl cp` is recorded as the files it moved, not as a raw archive.
-        let copy = CopyDirection(command: parameters.command).map { CopyRecorder(direction: $0, recording: recorder) }
-        if copy != nil, !parameters.tty { await recorder?.writeHeader() }
+        let copy = CopyDirection(command: session.parameters.command).map {
+            CopyRecorder(direction: $0, recording: recorder)
+        }
+        // Without a terminal no resize comes to size the header: it goes out now, so the file
+        // shows the session at once and an idle session holds no header in memory.
+        if !session.parameters.tty { await recorder?.writeHeader() }
         let observer: (any RemoteCommandObserver)? = copy ?? recorder
 
         let clock = ContinuousClock()
         let start = clock.now
-        let masker = StreamOutputMasker(masks: audit.decision?.masks ?? [])
+        let masks = session.audit.decision?.masks ?? []
+        let masker = StreamOutputMasker(masks: masks)
         if masker != nil {
-            for mask in audit.decision?.masks ?? [] where !mask.spec.patterns.isEmpty {
+            for mask in masks where !mask.spec.patterns.isEmpty {
                 await recorder?.marker("masking output: \(mask.rule)")
             }
         }
         let bridge = RemoteCommandBridge(
-            downstream: client, upstream: upstream, observer: observer, lineGuard: lineGuard,
-            outputDelay: Self.isWebSocket(transport) ? Self.webSocketOutputDelay : .zero, outputMasker: masker)
+            downstream: session.client, upstream: session.upstream, observer: observer,
+            lineGuard: session.lineGuard,
+            outputDelay: Self.isWebSocket(session.transport) ? Self.webSocketOutputDelay : .zero,
+            outputMasker: masker)
         let registration = await services.sessions.open { reason in await bridge.end(reason: reason) }
         let summary = await bridge.run()
-        // Closed last: a shutdown waits for it, so the recording and the record below are written.
-        defer { services.sessions.close(registration) }
-        let elapsed = clock.now - start
+        return (summary, clock.now - start, copy, registration)
+    }
 
+    /// Finishes the recording and writes the session's end record and metrics.
+    @inline(never)
+    private func conclude(
+        _ session: EstablishedSession, copy: CopyRecorder?, summary: RemoteCommandSummary, elapsed: Duration
+    ) async {
+        let recorder = session.recorder
+        var audit = session.audit
         if let copy {
             await recorder?.marker(await copy.summary())
             audit.annotations.merge(await copy.annotations) { _, new in new }
@@ -223,7 +298,8 @@ struct RemoteCommandInterception: Sendable {
         audit.annotations.merge(Self.endAnnotations(summary, elapsed: elapsed)) { _, new in new }
         services.record(audit)
         services.metrics.recordSession(
-            subresource: audit.info?.subresource ?? "", transport: Self.isWebSocket(transport) ? "websocket" : "spdy",
+            subresource: audit.info?.subresource ?? "",
+            transport: Self.isWebSocket(session.transport) ? "websocket" : "spdy",
             outcome: Self.outcome(summary.status), duration: elapsed)
         if let lines = summary.lines { services.metrics.recordLines(lines) }
     }
