@@ -314,7 +314,7 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         var remaining = payload
         repeat {
             let chunk = remaining.readSlice(length: min(32 << 10, remaining.readableBytes))!
-            context.write(wrapOutboundOut(message(channel: channel, payload: chunk)), promise: nil)
+            context.write(wrapOutboundOut(message(channel: channel, payload: chunk, context: context)), promise: nil)
         } while remaining.readableBytes > 0
         context.flush()
         if context.channel.isWritable { return eventLoop.makeSucceededVoidFuture() }
@@ -323,22 +323,32 @@ final class WebSocketChannelHandler: ChannelDuplexHandler {
         return waiter.futureResult
     }
 
-    private func message(channel: UInt8, payload: ByteBuffer) -> WebSocketFrame {
+    private func message(channel: UInt8, payload: ByteBuffer, context: ChannelHandlerContext) -> WebSocketFrame {
         if framing.base64 {
             let text =
                 String(UnicodeScalar(UInt8(ascii: "0") + channel))
                 + Data(payload.readableBytesView).base64EncodedString()
             return frame(.text, ByteBuffer(string: text))
         }
-        var data = ByteBufferAllocator().buffer(capacity: payload.readableBytes + 1)
-        data.writeInteger(channel)
-        data.writeImmutableBuffer(payload)
-        return frame(.binary, data)
+        // The channel byte goes in a small buffer of its own, in the frame's extension-data slot,
+        // which the encoder sends right before the data: the payload is then sent as it came,
+        // not copied behind the byte (bulk output is hundreds of MiB). The room in front takes
+        // the frame header.
+        var channelByte = context.channel.allocator.buffer(capacity: Self.frameHeaderRoom + 1)
+        channelByte.moveWriterIndex(forwardBy: Self.frameHeaderRoom)
+        channelByte.moveReaderIndex(forwardBy: Self.frameHeaderRoom)
+        channelByte.writeInteger(channel)
+        return frame(.binary, payload, prefix: channelByte)
     }
 
-    /// A final frame, masked when we are the client (the encoder applies the key).
-    private func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
-        WebSocketFrame(fin: true, opcode: opcode, maskKey: role == .client ? .random() : nil, data: data)
+    /// The largest WebSocket frame header: 2 bytes, a 64-bit length and a mask key.
+    private static let frameHeaderRoom = 14
+
+    /// A final frame, masked when we are the client (the encoder applies the key). `prefix`, if
+    /// any, is sent before `data` as part of the same payload.
+    private func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer, prefix: ByteBuffer? = nil) -> WebSocketFrame {
+        WebSocketFrame(
+            fin: true, opcode: opcode, maskKey: role == .client ? .random() : nil, data: data, extensionData: prefix)
     }
 
     /// Ends the connection from this side (§4.4, RFC 6455 §7.1.1): sends Close 1000 after everything
