@@ -168,7 +168,7 @@ public enum PortForwardSPDYServer {
             if headers.streamType == .data { half.data = stream } else { half.error = stream }
             if headers.streamType == .error {
                 // The client half-closes the error stream at once and never writes on it: discard.
-                Task { for try await _ in stream.inbound.endingAtReset() {} }
+                stream.discardInbound()
             }
             guard half.port == headers.port else {
                 pending[headers.requestID] = nil

@@ -143,12 +143,10 @@ struct SPDYRemoteCommandClientTransport: RemoteCommandClientTransport {
     init(session: SPDYSession, streams: [RemoteCommandStreamType: SPDYStream]) {
         self.session = session
         self.streams = streams
-        // The server never writes on stdin or resize; discard anything it does.
+        // The server never writes on stdin or resize; discard anything it does (without a task
+        // per stream reading it: an idle session keeps its tasks for hours).
         for type in [RemoteCommandStreamType.stdin, .resize] {
-            guard let stream = streams[type] else { continue }
-            Task {
-                for try await _ in stream.inbound.endingAtReset() {}
-            }
+            streams[type]?.discardInbound()
         }
     }
 

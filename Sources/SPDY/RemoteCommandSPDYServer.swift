@@ -131,12 +131,10 @@ struct SPDYRemoteCommandTransport: RemoteCommandServerTransport {
     init(session: SPDYSession, streams: [RemoteCommandStreamType: SPDYStream]) {
         self.session = session
         self.streams = streams
-        // The client never writes on these; discard anything it does, so it cannot stall the connection.
+        // The client never writes on these; discard anything it does, so it cannot stall the
+        // connection (without a task per stream reading it: an idle session keeps its tasks).
         for type in [RemoteCommandStreamType.error, .stdout, .stderr] {
-            guard let stream = streams[type] else { continue }
-            Task {
-                for try await _ in stream.inbound.endingAtReset() {}
-            }
+            streams[type]?.discardInbound()
         }
     }
 

@@ -131,6 +131,13 @@ public final class SPDYStream: Sendable, CustomStringConvertible {
         try await onLoop { $0.write(id: self.id, data: data, isFin: true) }
     }
 
+    /// Drops whatever the peer sends on the stream from now on, as if ``inbound``'s consumer had
+    /// gone: for a direction the protocol leaves unused, without a task reading it.
+    public func discardInbound() {
+        let (multiplexer, id) = (self.multiplexer, self.id)
+        eventLoop.execute { multiplexer.value.discardInbound(id) }
+    }
+
     /// Aborts the stream both ways with RST_STREAM (Kubernetes uses CANCEL). Does nothing if it is gone.
     public func reset(status: SPDYStreamStatus = .cancel) async {
         try? await onLoop { $0.reset(id: self.id, status: status) }

@@ -257,6 +257,11 @@ final class SPDYStreamMultiplexer: ChannelDuplexHandler {
         entries[id] = entry
     }
 
+    /// See ``SPDYStream/discardInbound()``.
+    func discardInbound(_ id: SPDYStreamID) {
+        consumerTerminated(id)
+    }
+
     private func consumerTerminated(_ id: SPDYStreamID) {
         held[id] = nil
         guard var entry = entries[id] else { return }

@@ -50,6 +50,24 @@ struct BackpressureTests {
         _ = try? await channel.finish()
     }
 
+    @Test("a stream whose inbound side is discarded never holds the connection's reads back")
+    func discardedStream() async throws {
+        let counter = ReadCounter()
+        let (channel, opener, stream) = try await Self.openStream(
+            limits: SPDYLimits(maxBufferedFramesPerStream: 8), head: counter)
+        var peer = opener
+        stream.discardInbound()
+        for index in 0..<50 {
+            let frame = SPDYDataFrame(streamID: SPDYStreamID(1), data: ByteBuffer(string: "chunk \(index)"))
+            try await channel.writeInbound(try peer.bytes(.data(frame)))
+        }
+        // Fifty unread frames, far past the limit of eight: read requests still go through.
+        let reads = try await channel.eventLoop.submit { counter.reads }.get()
+        try await channel.eventLoop.submit { channel.read() }.get()
+        #expect(try await channel.eventLoop.submit { counter.reads }.get() == reads + 1)
+        _ = try? await channel.finish()
+    }
+
     /// A server session with one open data stream from the peer; `head`, if any, goes first in
     /// the pipeline.
     static func openStream(
