@@ -117,9 +117,12 @@ struct RemoteCommandBridge<Downstream: RemoteCommandDownstream, Upstream: Remote
         let input = Task { await pumpInput() }
         let resizes = Task { await pumpResizes() }
         if outputDelay > .zero { try? await Task.sleep(for: outputDelay) }
-        async let stdoutBytes = pumpOutput(upstream.stdout, stream: .stdout)
-        async let stderrBytes = pumpOutput(upstream.stderr, stream: .stderr)
-        let (out, err) = await (stdoutBytes, stderrBytes)
+        // stdout is pumped by this task and stderr, when there is one, by a task of its own: each
+        // `async let` would reserve its child's storage in this frame, which a session holds as
+        // long as it is open.
+        let stderrPump = upstream.stderr.map { stderr in Task { await pumpOutput(stderr, stream: .stderr) } }
+        let out = await pumpOutput(upstream.stdout, stream: .stdout)
+        let err = await stderrPump?.value ?? (bytes: 0, clientGone: false, masked: 0)
         var summary = RemoteCommandSummary(
             status: .success, bytesIn: 0, bytesOut: out.bytes + err.bytes, upstreamStatus: true,
             maskedMatches: out.masked + err.masked)
