@@ -98,7 +98,7 @@ final class ConnectionBufferPool: Sendable {
         slotClass.state.withLock { $0.cold.append(slot) }
     }
 
-    /// Whether `pointer` is one of the pool's slots (tests; the allocator decides with this).
+    /// Whether `pointer` is one of the pool's slots (for tests).
     func owns(_ pointer: UnsafeRawPointer) -> Bool {
         slot(of: UnsafeMutableRawPointer(mutating: pointer)) != nil
     }

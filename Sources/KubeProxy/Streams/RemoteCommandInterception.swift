@@ -122,7 +122,6 @@ struct RemoteCommandInterception: Sendable {
 
     /// Opens the upstream streams, the recording and the client's side; nil when the session was
     /// refused or failed (answered and audited here).
-    @inline(never)
     private func establish() async -> EstablishedSession? {
         var audit = self.audit
         let transport: ClientTransport
@@ -246,7 +245,9 @@ struct RemoteCommandInterception: Sendable {
             recorder: recorder, lineGuard: lineGuard)
     }
 
-    /// Bridges the two sides until the session ends: what the session holds while it runs.
+    /// Bridges the two sides until the session ends: what the session holds while it runs. Not
+    /// inlined, nor is ``conclude(_:copy:summary:elapsed:)``: an inlined callee's locals join the
+    /// caller's frame, which ``serve(_:)`` allocates on entry and holds for the whole session.
     @inline(never)
     private func bridge(
         _ session: EstablishedSession
