@@ -10,6 +10,7 @@ public struct SandboxError: Error, CustomStringConvertible, Sendable {
         public static let malformedClusterDescription = Kind(name: "malformedClusterDescription")
         public static let startTimedOut = Kind(name: "startTimedOut")
         public static let notRunning = Kind(name: "notRunning")
+        public static let processTimedOut = Kind(name: "processTimedOut")
     }
 
     public let kind: Kind

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `portcullis certs`, run as the real binary; its certificates are checked by openssl.
-@Suite("portcullis certs")
+@Suite("portcullis certs", .timeLimit(.minutes(5)))
 struct CertsCommandTests {
     @Test(
         "certs --service writes the CA and serving pair, keys mode 0600, for the Service's in-cluster names and the names asked for"

@@ -3,7 +3,7 @@ import Sandbox
 import TestSupport
 import Testing
 
-@Suite("portcullis kubeconfig")
+@Suite("portcullis kubeconfig", .timeLimit(.minutes(5)))
 struct KubeconfigCommandTests {
     @Test(
         "an OIDC kubeconfig is read by kubectl as an oidc-login exec plugin with the issuer, client and CA",

@@ -5,7 +5,7 @@ import Testing
 
 /// `kubectl portcullis …`: kubectl runs any `kubectl-portcullis` on PATH as a plugin, so a symlink
 /// to the binary is all an approver needs to type the command the proxy's 403 message names.
-@Suite("kubectl plugin form")
+@Suite("kubectl plugin form", .timeLimit(.minutes(5)))
 struct KubectlPluginTests {
     @Test("a kubectl-portcullis symlink on PATH makes `kubectl portcullis` the portcullis CLI")
     func pluginSymlink() async throws {

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// `portcullis policy lint|eval|test`, run as the real binary.
-@Suite("portcullis policy")
+@Suite("portcullis policy", .timeLimit(.minutes(5)))
 struct PolicyCommandTests {
     static let examples = Paths.packageRoot.appendingPathComponent("manifests/policies/examples").path
     static let broken = Paths.packageRoot.appendingPathComponent("Tests/PolicyTests/Fixtures/broken").path

@@ -8,7 +8,7 @@ import Testing
 #endif
 
 /// `portcullis proxy --config`, run as the real binary against the shared test cluster.
-@Suite("portcullis proxy", .serialized)
+@Suite("portcullis proxy", .serialized, .timeLimit(.minutes(5)))
 struct ProxyCommandTests {
     @Test("a configuration with an unknown setting is refused with its position")
     func unknownSetting() async throws {

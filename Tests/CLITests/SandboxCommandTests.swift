@@ -9,7 +9,7 @@ import Testing
 
 /// `portcullis sandbox` end to end, with the real binary in a scratch directory. These start their
 /// own cluster (the sandbox is what is under test), separate from the shared test cluster.
-@Suite("portcullis sandbox", .serialized)
+@Suite("portcullis sandbox", .serialized, .timeLimit(.minutes(5)))
 struct SandboxCommandTests {
     @Test("--detach returns a working cluster and down stops every process it started")
     func detachedLifecycle() async throws {

@@ -7,7 +7,7 @@ import Testing
     import Glibc
 #endif
 
-@Suite("portcullis certs and webhook config")
+@Suite("portcullis certs and webhook config", .timeLimit(.minutes(5)))
 struct WebhookCommandTests {
     @Test("certs writes a CA and a serving certificate that openssl verifies, with the SANs asked for")
     func certificates() async throws {

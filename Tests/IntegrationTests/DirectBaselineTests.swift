@@ -6,7 +6,7 @@ import Testing
 /// The "direct" baseline: real kubectl versions straight to the real kube-apiserver, whose
 /// streams reach the node agent (Kubernetes' own kubelet streaming code). Everything the proxy
 /// does later must match what these tests see.
-@Suite("Direct to the apiserver (baseline)", .serialized)
+@Suite("Direct to the apiserver (baseline)", .serialized, .timeLimit(.minutes(5)))
 struct DirectBaselineTests {
     @Test("kubectl lists the namespaces", arguments: Kubectl.baselineMinors)
     func listsNamespaces(minor: String) async throws {

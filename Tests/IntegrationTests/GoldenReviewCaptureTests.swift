@@ -11,7 +11,7 @@ import Testing
 /// fresh captures are compared with the committed ones by shape (every key path, arrays
 /// collapsed): values such as uids, timestamps and the random namespace differ per run, but a
 /// field the apiserver adds, drops or moves fails the test.
-@Suite("Golden AdmissionReviews from the real apiserver", .serialized)
+@Suite("Golden AdmissionReviews from the real apiserver", .serialized, .timeLimit(.minutes(5)))
 struct GoldenReviewCaptureTests {
     static let directory = Paths.packageRoot.appendingPathComponent("Tests/WebhookTests/Fixtures")
 

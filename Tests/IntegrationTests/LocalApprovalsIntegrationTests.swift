@@ -9,7 +9,7 @@ import Webhook
 /// Approvals without the AccessRequest CRD: the proxy runs with its local store (forced, since the
 /// test cluster has the CRD), files held requests in memory and serves the AccessRequest API
 /// paths itself, so real kubectl and `portcullis approve` work through it unchanged.
-@Suite("Proxy with the local approvals store, in front of the real apiserver", .serialized)
+@Suite("Proxy with the local approvals store, in front of the real apiserver", .serialized, .timeLimit(.minutes(5)))
 struct LocalApprovalsIntegrationTests {
     actor Fixture {
         static let shared = Fixture()

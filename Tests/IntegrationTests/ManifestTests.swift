@@ -11,7 +11,7 @@ import Yams
 /// server-side dry run. kustomize is kubectl 1.33's (kustomize v5): the kustomize v2 in kubectl 1.20
 /// reads none of them (it wants directories under `bases:` and knows neither `patches` nor
 /// `replacements`), so the manifests ask for kubectl ≥ 1.27.
-@Suite("Manifests: the kustomize base and overlays", .serialized)
+@Suite("Manifests: the kustomize base and overlays", .serialized, .timeLimit(.minutes(5)))
 struct ManifestTests {
     typealias Object = [String: Any]
 

@@ -8,7 +8,7 @@ import Webhook
 
 /// The proxy in front of the real kube-apiserver, driven by real kubectl: kubectl → Portcullis
 /// (TLS, authentication, policy) → the apiserver as `portcullis-proxy`, impersonating the caller.
-@Suite("Proxy in front of the real apiserver", .serialized)
+@Suite("Proxy in front of the real apiserver", .serialized, .timeLimit(.minutes(5)))
 struct ProxyIntegrationTests {
     struct Running: Sendable {
         let cluster: ClusterDescription

@@ -12,7 +12,7 @@ import Testing
 /// it: the session outlives the grace period, so the proxy ends it, and everything it owes the
 /// session still happens: kubectl hears why (a non-zero exit, never a silent 0), the recording is
 /// closed and valid, and the audit record is written.
-@Suite("Proxy shutdown with sessions open", .serialized)
+@Suite("Proxy shutdown with sessions open", .serialized, .timeLimit(.minutes(5)))
 struct ProxyShutdownTests {
     @Test(
         "SIGTERM mid-exec: kubectl fails with the shutdown message, the recording is complete and valid, the audit says why",

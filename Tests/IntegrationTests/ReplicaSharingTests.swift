@@ -9,7 +9,7 @@ import Webhook
 /// Two proxy replicas and a webhook, each watching the cluster's AccessPolicy objects, as a
 /// Deployment would run them: what is applied with kubectl takes effect in all of them, and an
 /// approval given through one replica releases the request held through the other.
-@Suite("Replicas share policies and approvals through the cluster", .serialized)
+@Suite("Replicas share policies and approvals through the cluster", .serialized, .timeLimit(.minutes(5)))
 struct ReplicaSharingTests {
     /// The limit the deployment issue sets for a policy change to reach every replica.
     static let propagationLimit: Duration = .seconds(2)

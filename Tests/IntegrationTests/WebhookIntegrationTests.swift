@@ -8,7 +8,7 @@ import Webhook
 /// The webhook behind the real kube-apiserver: kubectl talks to the apiserver, which sends
 /// AdmissionReviews to the webhook running in this process. The generated configuration is
 /// confined to one namespace (by label), so the shared test cluster stays usable for other suites.
-@Suite("Webhook behind the real apiserver", .serialized)
+@Suite("Webhook behind the real apiserver", .serialized, .timeLimit(.minutes(5)))
 struct WebhookIntegrationTests {
     /// Every review the suite's webhook received, as the apiserver sent it.
     static let reviews = ReviewLog()

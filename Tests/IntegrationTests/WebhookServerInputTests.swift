@@ -8,7 +8,7 @@ import Webhook
 /// Bad requests straight at the webhook over real TLS on loopback, sent by curl and openssl (not by
 /// our own client code): each gets a clear 4xx with a message, and the server goes on serving,
 /// on the same keep-alive connection where HTTP allows it.
-@Suite("Webhook server under bad input")
+@Suite("Webhook server under bad input", .timeLimit(.minutes(5)))
 struct WebhookServerInputTests {
     static let policy = """
         apiVersion: portcullis.dev/v1alpha1

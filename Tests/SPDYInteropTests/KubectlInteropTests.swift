@@ -5,7 +5,7 @@ import Testing
 /// Real kubectl binaries against this module's SPDY server side (protocols.md §2, §3, §5).
 ///
 /// kubectl ≥ 1.30 tries WebSocket first; the fake apiserver answers 400 and kubectl falls back to SPDY.
-@Suite("Real kubectl against the SPDY server side", .serialized)
+@Suite("Real kubectl against the SPDY server side", .serialized, .timeLimit(.minutes(5)))
 struct KubectlInteropTests {
     static let versions = ["1.20", "1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33", "1.37"]
 
@@ -114,7 +114,7 @@ extension KubectlInteropTests {
 
 /// kubectl's WebSocket transports against this module's WebSocket server side (protocols.md §4, §5.3):
 /// exec over `v5.channel.k8s.io` (1.30+) and port-forward through the SPDY tunnel (1.31+).
-@Suite("Real kubectl over WebSocket", .serialized)
+@Suite("Real kubectl over WebSocket", .serialized, .timeLimit(.minutes(5)))
 struct KubectlWebSocketInteropTests {
     static let execVersions = ["1.30", "1.31", "1.32", "1.33", "1.37"]
     static let tunnelVersions = ["1.31", "1.32", "1.33", "1.37"]

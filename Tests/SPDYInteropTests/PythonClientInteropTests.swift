@@ -5,7 +5,7 @@ import Testing
 
 /// The Python `kubernetes` client (37.x): exec over WebSocket v5 with text frames that carry the channel
 /// byte, and the legacy WebSocket port-forward with its 2-byte port prefixes (protocols.md §4, §5.2).
-@Suite("Python kubernetes client over WebSocket")
+@Suite("Python kubernetes client over WebSocket", .timeLimit(.minutes(5)))
 struct PythonClientInteropTests {
     static let script = #"""
         import sys

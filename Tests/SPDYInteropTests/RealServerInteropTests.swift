@@ -16,7 +16,9 @@ import Testing
 /// legacy WebSocket protocols (v4 exec, `?ports=` port-forward) are served by the kubelet itself, and
 /// WebSocket v5 and the port-forward tunnel, which only a newer apiserver serves, are refused with a
 /// typed rejection, so callers fall back to SPDY.
-@Suite("This module's clients against the real apiserver and kubelet streaming server", .serialized)
+@Suite(
+    "This module's clients against the real apiserver and kubelet streaming server", .serialized,
+    .timeLimit(.minutes(5)))
 struct RealServerInteropTests {
     @Test("SPDY exec negotiates v4, keeps stdout and stderr apart and reports exit code 3")
     func spdyExec() async throws {

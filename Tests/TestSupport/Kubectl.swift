@@ -38,18 +38,24 @@ public struct Kubectl: Sendable, CustomStringConvertible {
         return kubectl
     }
 
-    /// Runs kubectl to completion.
+    /// How long one kubectl run may take before it is stopped and its test fails: far above the
+    /// longest run a test makes (a 66-second session), so only a session that never ends hits it.
+    public static let timeLimit: Duration = .seconds(150)
+
+    /// Runs kubectl to completion; stopped (and an error thrown) past `timeLimit` or when the
+    /// test is cancelled, so a session that never ends fails its test instead of hanging the run.
     public func run(
         _ arguments: [String],
         kubeconfig: URL,
         home: URL,
         environment: [String: String] = [:],
-        standardInput: Data? = nil
+        standardInput: Data? = nil,
+        timeLimit: Duration = Kubectl.timeLimit
     ) async throws -> ProcessResult {
         try await ProcessRunner.run(
             path, arguments: ["--kubeconfig", kubeconfig.path] + arguments,
             environment: Self.environment(home: home, extra: environment),
-            standardInput: standardInput)
+            standardInput: standardInput, timeLimit: timeLimit)
     }
 
     /// A clean environment: only what kubectl needs, so the developer's own settings cannot leak in.
