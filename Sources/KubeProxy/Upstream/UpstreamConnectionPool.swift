@@ -69,6 +69,10 @@ final class UpstreamConnectionPool: Sendable {
             channel.close(promise: nil)
             return
         }
+        // A response that outran its client's socket turned reading off (the proxy's
+        // backpressure), and its end can arrive in the same read: the next request on this
+        // connection would never read its answer, nor the pool see the apiserver close it.
+        channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         let kept = idle.withLockedValue { pool -> Bool in
             let key = ObjectIdentifier(channel.eventLoop)
             guard pool[key, default: []].count < Self.maximumIdlePerEventLoop else { return false }
