@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 
 extension UpstreamConnectionPool {
@@ -9,10 +10,22 @@ extension UpstreamConnectionPool {
         case handshakeFailed(any Error)
     }
 
+    /// No answer to an upgrade within ``UpstreamConnectionPool/upgradeTimeout``.
+    struct UpgradeTimedOut: Error, CustomStringConvertible {
+        let timeout: TimeAmount
+        var description: String {
+            "the Kubernetes API server did not answer within \(timeout.nanoseconds / 1_000_000_000) s"
+        }
+    }
+
     /// Runs `handshake` on a connection from ``leaseForUpgrade(on:)``. A pooled connection the
     /// apiserver closed while it sat idle fails before any answer; then the handshake runs once
     /// more on a new connection. Nothing ran on the pod: a SPDY exec starts only once the client
     /// has opened its streams after the upgrade.
+    ///
+    /// An answer that does not come within ``upgradeTimeout`` closes the connection and fails the
+    /// upgrade (no retry): the client, which has no timeout of its own, is told instead of waiting
+    /// forever.
     func upgrade<Answer>(
         on eventLoop: any EventLoop, _ handshake: (any Channel) async throws -> Answer
     ) async -> Result<(channel: any Channel, answer: Answer), UpgradeFailure> {
@@ -23,7 +36,9 @@ extension UpstreamConnectionPool {
             return .failure(.unreachable(error))
         }
         do {
-            return .success((leased.channel, try await handshake(leased.channel)))
+            return .success((leased.channel, try await timed(handshake, on: leased.channel)))
+        } catch let error as UpgradeTimedOut {
+            return .failure(.handshakeFailed(error))
         } catch  where leased.reused && !leased.channel.isActive {
             leased.channel.close(promise: nil)
         } catch {
@@ -37,10 +52,27 @@ extension UpstreamConnectionPool {
             return .failure(.unreachable(error))
         }
         do {
-            return .success((fresh, try await handshake(fresh)))
+            return .success((fresh, try await timed(handshake, on: fresh)))
         } catch {
             fresh.close(promise: nil)
             return .failure(.handshakeFailed(error))
+        }
+    }
+
+    /// `handshake` on `channel`, which is closed when no answer came within ``upgradeTimeout``.
+    private func timed<Answer>(
+        _ handshake: (any Channel) async throws -> Answer, on channel: any Channel
+    ) async throws -> Answer {
+        let timedOut = NIOLockedValueBox(false)
+        let timer = channel.eventLoop.scheduleTask(in: upgradeTimeout) {
+            timedOut.withLockedValue { $0 = true }
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        do {
+            return try await handshake(channel)
+        } catch  where timedOut.withLockedValue({ $0 }) {
+            throw UpgradeTimedOut(timeout: upgradeTimeout)
         }
     }
 }

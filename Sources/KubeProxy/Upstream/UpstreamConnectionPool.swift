@@ -16,10 +16,19 @@ final class UpstreamConnectionPool: Sendable {
     /// Idle connections kept per event loop; more are closed when released.
     static let maximumIdlePerEventLoop = 32
     static let connectTimeout = TimeAmount.seconds(10)
+    /// How long the apiserver may take to answer an upgrade (it first reaches the kubelet).
+    static let defaultUpgradeTimeout = TimeAmount.seconds(60)
 
-    init(configuration: UpstreamConfiguration, metrics: ProxyMetrics? = nil) throws {
+    /// How long an upgrade's answer may take before the connection is closed and the client told.
+    let upgradeTimeout: TimeAmount
+
+    init(
+        configuration: UpstreamConfiguration, metrics: ProxyMetrics? = nil,
+        upgradeTimeout: TimeAmount = defaultUpgradeTimeout
+    ) throws {
         self.configuration = configuration
         self.metrics = metrics
+        self.upgradeTimeout = upgradeTimeout
         self.authorization = UpstreamAuthorization(configuration.credential)
         self.tls = try configuration.makeTLSContext()
     }
