@@ -5,8 +5,8 @@
 ///
 /// A recording runs every byte a session prints through it, and output full of control characters
 /// (`head -c 1G /dev/zero`) becomes six bytes per byte. Words of eight bytes that need no escape,
-/// or repeat one byte, go in one step; any other byte is one table load, one unaligned 8-byte
-/// store and one add.
+/// or repeat one byte, go in one step, and a run of such repeating words is copied from its first
+/// word's output; any other byte is one table load, one unaligned 8-byte store and one add.
 enum JSONStringEscaping {
     /// Bytes ``write(_:to:)`` may store past the end of what it wrote.
     static let slack = 8
@@ -67,7 +67,22 @@ enum JSONStringEscaping {
                     for copy in 0..<8 {
                         out.storeBytes(of: entry.littleEndian, toByteOffset: index &+ copy &* length, as: UInt64.self)
                     }
-                    index &+= 8 &* length
+                    // The words after it that repeat it too (a run of zeros is often megabytes):
+                    // their output repeats what was just written, so it is copied in doubling
+                    // blocks, a few wide copies instead of a store per byte.
+                    var words = 1
+                    while position &+ 8 <= bytes.count, loadWord(bytes, at: position) == word {
+                        position &+= 8
+                        words &+= 1
+                    }
+                    let total = words &* 8 &* length
+                    var filled = 8 &* length
+                    while filled < total {
+                        let count = min(filled, total &- filled)
+                        (out + (index &+ filled)).copyMemory(from: out + index, byteCount: count)
+                        filled &+= count
+                    }
+                    index &+= total
                 } else {
                     for shift in stride(from: 0, to: 64, by: 8) {
                         let entry = table[Int(UInt8(truncatingIfNeeded: word &>> UInt64(shift)))]

@@ -118,6 +118,32 @@ struct AsciicastEncoderTests {
         }
     }
 
+    @Test("long runs of one byte, back to back and at odd offsets, escape as byte by byte")
+    func escapingRuns() {
+        var generator = SystemRandomNumberGenerator()
+        // NUL (six bytes each), newline (two), a quote (two), a byte above ASCII and a plain one.
+        let runBytes: [UInt8] = [0, 0x0A, 0x22, 0xFF, 0x41]
+        for _ in 0..<300 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int.random(in: 1...4, using: &generator) {
+                let byte = runBytes.randomElement(using: &generator)!
+                bytes += [UInt8](repeating: byte, count: Int.random(in: 0...3_000, using: &generator))
+                bytes += (0..<Int.random(in: 0...9, using: &generator)).map { _ in
+                    UInt8.random(in: 0...0xFF, using: &generator)
+                }
+            }
+            bytes.withUnsafeBufferPointer { buffer in
+                let expected = Self.referenceQuote(bytes)
+                let (measured, _) = JSONStringEscaping.measure(buffer)
+                var out = [UInt8](repeating: 0xAA, count: measured + JSONStringEscaping.slack)
+                let written = out.withUnsafeMutableBytes { JSONStringEscaping.write(buffer, to: $0.baseAddress!) }
+                #expect(measured == expected.count)
+                #expect(written == expected.count)
+                #expect(Array(out[..<written]) == expected, "\(bytes.count) bytes")
+            }
+        }
+    }
+
     @Test("the plain-word test is exact for every byte in every position")
     func plainWords() {
         for byte in 0...0xFF {
