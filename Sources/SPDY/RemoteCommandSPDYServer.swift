@@ -127,6 +127,7 @@ public enum RemoteCommandSPDYServer {
 struct SPDYRemoteCommandTransport: RemoteCommandServerTransport {
     let session: SPDYSession
     let streams: [RemoteCommandStreamType: SPDYStream]
+    private let window = OutputWindow()
 
     init(session: SPDYSession, streams: [RemoteCommandStreamType: SPDYStream]) {
         self.session = session
@@ -138,9 +139,15 @@ struct SPDYRemoteCommandTransport: RemoteCommandServerTransport {
         }
     }
 
+    /// Output is handed to the event loop through an ``OutputWindow``.
     func write(_ data: ByteBuffer, to streamType: RemoteCommandStreamType) async throws {
         guard let stream = streams[streamType] else {
             throw KubernetesStreamError(.unexpectedStream, "no \(streamType) stream")
+        }
+        if try window.admit(data.readableBytes) {
+            let window = self.window
+            stream.writeWithoutWaiting(data) { window.fail() }
+            return
         }
         try await stream.write(data)
     }

@@ -121,6 +121,16 @@ public final class SPDYStream: Sendable, CustomStringConvertible {
         try await onLoop { $0.write(id: self.id, data: data, isFin: false) }
     }
 
+    /// Hands `data` to the event loop without waiting for it; `onFailure` runs there if the
+    /// session refuses it. For writers that bound what they hand over (``OutputWindow``).
+    func writeWithoutWaiting(_ data: ByteBuffer, onFailure: @escaping @Sendable () -> Void) {
+        guard data.readableBytes > 0 else { return }
+        let (multiplexer, id) = (self.multiplexer, self.id)
+        eventLoop.execute {
+            multiplexer.value.write(id: id, data: data, isFin: false).whenFailure { _ in onFailure() }
+        }
+    }
+
     /// Half-closes our side: an empty DATA frame with FIN, as Kubernetes' `Close()` does.
     public func closeWrite() async throws {
         try await onLoop { $0.write(id: self.id, data: ByteBuffer(), isFin: true) }

@@ -58,10 +58,17 @@ public enum WebSocketRemoteCommandServer {
     }
 }
 
-/// Remote-command output over WebSocket channels.
+/// Remote-command output over WebSocket channels, handed to the event loop through an
+/// ``OutputWindow``.
 struct WebSocketRemoteCommandTransport: RemoteCommandServerTransport {
     let handler: NIOLoopBound<WebSocketChannelHandler>
     let eventLoop: any EventLoop
+    private let window = OutputWindow()
+
+    init(handler: NIOLoopBound<WebSocketChannelHandler>, eventLoop: any EventLoop) {
+        self.handler = handler
+        self.eventLoop = eventLoop
+    }
 
     func write(_ data: ByteBuffer, to streamType: RemoteCommandStreamType) async throws {
         guard data.readableBytes > 0 else { return }
@@ -69,6 +76,13 @@ struct WebSocketRemoteCommandTransport: RemoteCommandServerTransport {
             streamType == .stderr
             ? WebSocketRemoteCommandServer.stderrChannel : WebSocketRemoteCommandServer.stdoutChannel
         let handler = self.handler
+        if try window.admit(data.readableBytes) {
+            let window = self.window
+            eventLoop.execute {
+                handler.value.send(channel: channel, payload: data).whenFailure { _ in window.fail() }
+            }
+            return
+        }
         try await eventLoop.flatSubmit { handler.value.send(channel: channel, payload: data) }.get()
     }
 
