@@ -37,6 +37,8 @@ public enum ProcessRunner {
         standardInput: Data? = nil,
         timeLimit: Duration? = nil
     ) async throws -> ProcessResult {
+        // Before the pipes and their reader threads: nothing would ever close them.
+        try Task.checkCancellation()
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -52,7 +54,6 @@ public enum ProcessRunner {
         let output = Drain(stdout.fileHandleForReading)
         let errors = Drain(stderr.fileHandleForReading)
         let exit = ProcessExitMonitor(process)
-        try Task.checkCancellation()
         try process.runWithDefaultSignalMask()
         if let stdin, let standardInput {
             Thread.detachNewThread {

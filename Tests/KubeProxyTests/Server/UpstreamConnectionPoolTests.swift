@@ -35,6 +35,9 @@ struct UpstreamConnectionPoolTests {
         let pool = try UpstreamConnectionPool(
             configuration: harness.upstreamConfiguration, upgradeTimeout: .milliseconds(200))
         let loop = MultiThreadedEventLoopGroup.singleton.next()
+        // A pooled connection, as kubectl's GET of the pod leaves one: a pooled connection that
+        // fails closed is otherwise tried again on a new one, which a timeout must not be.
+        pool.release(try await pool.lease(on: loop).get().channel, reusable: true)
         var attempts = 0
         var connection: (any Channel)?
         let clock = ContinuousClock()
